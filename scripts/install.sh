@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Build .venv with the pinned stack. torch goes first so nothing pulls a CUDA build on a CPU machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
+python -m pip install -q -e ".[test]"
+python -c "import mergeir, torch, transformers, peft, mergekit, faiss, pytrec_eval; print('mergeir env ok: torch', torch.__version__, 'transformers', transformers.__version__)"
