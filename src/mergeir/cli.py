@@ -5,8 +5,12 @@ from __future__ import annotations
 import sys
 from typing import NoReturn
 
-import click
 import typer
+
+try:  # typer >= 0.23 vendors its own click; older typer uses the click package
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover
+    import click.exceptions as _click_exc
 
 from .errors import MergeirError, OutOfMemory
 
@@ -43,15 +47,13 @@ def run(app: typer.Typer, argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name=None, standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as e:  # pragma: no cover - depends on click version
-        print(e.ctx.get_help() if e.ctx else str(e))
-        raise SystemExit(EXIT_BAD_INPUT) from None
-    except click.UsageError as e:
-        fail(e.format_message().replace("\n", " "))
-    except click.exceptions.Abort:
+    except _click_exc.UsageError as e:
+        hint = f" (see {e.ctx.command_path} --help)" if getattr(e, "ctx", None) else ""
+        fail(" ".join(e.format_message().split()) + hint)
+    except typer.Abort:
         fail("aborted")
-    except click.ClickException as e:
-        fail(e.format_message().replace("\n", " "))
+    except _click_exc.ClickException as e:
+        fail(" ".join(e.format_message().split()))
     except OutOfMemory as e:
         fail(str(e), EXIT_OOM)
     except MergeirError as e:

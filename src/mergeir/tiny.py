@@ -11,7 +11,7 @@ from pathlib import Path
 
 # ids follow Mistral's convention: <unk>=0, <s>=1, </s>=2
 SPECIALS = ["<unk>", "<s>", "</s>"]
-_WORD = re.compile(r"\w+|[^\w\s]")
+_WORD = re.compile(r"\w+|[^\w\s]+")  # same split as pre_tokenizers.Whitespace
 
 
 def _words(texts) -> list[str]:
@@ -34,7 +34,7 @@ def build_tokenizer(texts, out: str | Path | None = None, vocab_size: int | None
         vocab.setdefault(w, len(vocab))
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Split(pattern=_regex(), behavior="isolated")
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()  # \w+|[^\w\s]+, whitespace dropped
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
     )
@@ -44,12 +44,6 @@ def build_tokenizer(texts, out: str | Path | None = None, vocab_size: int | None
     if out is not None:
         fast.save_pretrained(str(out))
     return fast
-
-
-def _regex():
-    from tokenizers import Regex
-
-    return Regex(r"\w+|[^\w\s]")
 
 
 def build_mistral(
