@@ -1,0 +1,29 @@
+// Approximate `nextflow config -o json` offline with Groovy's ConfigSlurper: `includeConfig` files are
+// inlined (paths relative to the including file, like Nextflow), memory/duration literals (`8.GB`, `4.h`)
+// evaluate to strings, and profiles are not applied. Emits only the sections nf-core tooling reads.
+// Usage: java -cp language-server-all.jar groovy.ui.GroovyMain config_json.groovy nextflow.config
+import groovy.json.JsonOutput
+
+// Nextflow adds these unit properties to numbers; ConfigSlurper does not know them.
+['B', 'KB', 'MB', 'GB', 'TB', 'ms', 's', 'm', 'h', 'd', 'min', 'sec', 'hour', 'day'].each { u ->
+    Number.metaClass."get${u}" = { -> "${delegate}.${u}".toString() }
+}
+
+// includeConfig is a Nextflow extension: inline the included text (recursively) before parsing.
+def INCLUDE = ~/(?m)^(\s*)includeConfig\s+(['"])([^'"]+)\2\s*$/
+def inline
+inline = { File f, Set seen ->
+    if (!f.isFile()) throw new FileNotFoundException("includeConfig: ${f} not found")
+    if (!seen.add(f.canonicalPath)) throw new IllegalStateException("includeConfig cycle at ${f}")
+    f.text.replaceAll(INCLUDE) { all, indent, q, rel ->
+        def inc = new File(rel).isAbsolute() ? new File(rel) : new File(f.parentFile, rel)
+        "${indent}// --- included from ${rel}\n" + inline(inc, seen) + "\n"
+    }
+}
+def text = inline(new File(args[0]).canonicalFile, [] as Set)
+def slurper = new ConfigSlurper()
+slurper.setBinding([params: [:]])        // so "${params.x}" interpolation does not crash
+def cfg = slurper.parse(text)
+def out = [:]
+['params', 'manifest', 'validation', 'plugins'].each { k -> if (cfg.containsKey(k)) out[k] = cfg[k] instanceof ConfigObject ? cfg[k].collectEntries { kk, vv -> [kk, vv instanceof ConfigObject ? vv.flatten() : vv] } : cfg[k] }
+println JsonOutput.prettyPrint(JsonOutput.toJson(out))
