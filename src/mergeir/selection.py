@@ -1,0 +1,448 @@
+"""Choosing (alpha_lower, alpha_upper): from an α grid evaluated on labelled queries, or the paper's values.
+
+`grid` selection: the grid (bin/sweep.py: `grid.json` + `points/<al>_<au>/metrics.json`) must have been
+evaluated on the setting's labelled queries (the split LoRA trains on), never on the evaluation split —
+a grid on `test`, on the grid's recorded `eval_split`, or on a paper collection's known evaluation split is
+refused. The score of a point is the mean per-query nDCG@10 (JQaRA: `jqara_ndcg@10`) over the chosen query
+ids: every grid query for full data, or a limited-data trial's training queries (read from the Tevatron
+training file's sidecar `<file>.json` `query_ids`, else from the jsonl's `query_id` fields).
+
+Ties (scores within `TIE_EPS` of the best) go to the larger source weight: larger alpha_lower + alpha_upper,
+then larger alpha_upper, then larger alpha_lower — the merge closest to the source retriever, which the
+paper treats as the safe default.
+
+`paper` selection reads the published (alpha_lower, alpha_upper) from the experiment YAML (data/paper.yaml).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MergeirError
+from .io import iter_jsonl, read_json, sha256_file
+
+TIE_EPS = 1e-12
+TIE_RULE = (
+    "highest mean per-query nDCG@10 over the chosen queries; scores within 1e-12 of the best tie, and ties go "
+    "to the larger source weight: larger alpha_lower + alpha_upper, then larger alpha_upper, then larger alpha_lower"
+)
+# Evaluation splits of the paper's collections (PAPER.md), used when a grid does not record its eval_split.
+KNOWN_EVAL_SPLITS = {"nfcorpus": "test", "scifact": "test", "miracl-ja": "dev", "jqara": "test"}
+PRIMARY_METRICS = ("jqara_ndcg@10", "ndcg_cut_10")  # the first one every query has is the table metric
+
+
+# ---------------------------------------------------------------- metrics files
+
+@dataclass(frozen=True)
+class PerQuery:
+    """One metrics.json reduced to what selection and the report need."""
+
+    path: Path
+    metric: str
+    values: dict[str, float]  # qid -> primary metric
+    mean: float  # fsum over sorted qids / n
+    doc: dict  # the whole metrics.json
+
+
+def primary_metric(per_query: dict, path) -> str:
+    for m in PRIMARY_METRICS:
+        if per_query and all(isinstance(v, dict) and m in v for v in per_query.values()):
+            return m
+    raise MergeirError(f"{path}: per_query entries lack ndcg_cut_10 (and jqara_ndcg@10)")
+
+
+def mean_of(values: dict[str, float], qids=None) -> float:
+    qids = sorted(values) if qids is None else sorted(qids)
+    return math.fsum(values[q] for q in qids) / len(qids)
+
+
+def read_per_query(path: str | Path) -> PerQuery:
+    """Read a results metrics.json and check its per_query block against its mean (catches mixed-up files)."""
+    path = Path(path)
+    doc = read_json(path, "metrics.json")
+    if not isinstance(doc, dict) or not isinstance(doc.get("per_query"), dict) or not doc["per_query"]:
+        raise MergeirError(f"{path}: no per_query block (results metrics.json must keep per-query values)")
+    metric = primary_metric(doc["per_query"], path)
+    values = {}
+    for qid, row in doc["per_query"].items():
+        v = row[metric]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            raise MergeirError(f"{path}: query {qid}: {metric} is not a finite number ({v!r})")
+        values[str(qid)] = float(v)
+    mean = mean_of(values)
+    recorded = (doc.get("mean") or {}).get(metric) if isinstance(doc.get("mean"), dict) else None
+    # means may be rounded to 5 decimals (BEIR style); anything further off is a different set of queries
+    if isinstance(recorded, (int, float)) and abs(recorded - mean) > 1e-4:
+        raise MergeirError(
+            f"{path}: mean {metric} {recorded} does not match the mean of its per_query values {mean:.6f}"
+        )
+    return PerQuery(path, metric, values, mean, doc)
+
+
+# ---------------------------------------------------------------- grids
+
+def parse_alpha(value, where: str) -> float:
+    if isinstance(value, bool):
+        raise MergeirError(f"{where}: alpha {value!r} is not a number")
+    if isinstance(value, str):
+        s = value.strip()
+        if re.fullmatch(r"\d+", s) and len(s) >= 2:  # the authors' folder codes: 00, 025, 05, 075, 10
+            value = int(s) / 10 ** (len(s) - 1)
+        else:
+            try:
+                value = float(s)
+            except ValueError:
+                raise MergeirError(f"{where}: alpha {value!r} is not a number") from None
+    if not isinstance(value, (int, float)) or not (0.0 <= float(value) <= 1.0):
+        raise MergeirError(f"{where}: alpha {value!r} must be a number in [0, 1]")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    alpha_lower: float
+    alpha_upper: float
+    dir: str
+    metrics: PerQuery
+
+
+@dataclass(frozen=True)
+class Grid:
+    root: Path
+    collection: str
+    split: str
+    eval_split: str | None
+    alphas: list[float]
+    points: list[GridPoint]  # sorted by (alpha_lower, alpha_upper)
+    metric: str
+    query_ids: list[str]  # sorted; identical for every point
+    sha256: str  # of grid.json
+
+    def scores(self, query_ids=None) -> dict[tuple[float, float], float]:
+        return {(p.alpha_lower, p.alpha_upper): mean_of(p.metrics.values, query_ids) for p in self.points}
+
+
+def load_grid(root: str | Path) -> Grid:
+    """Read and validate a grid folder (grid.json + one metrics.json per point, same queries everywhere)."""
+    root = Path(root)
+    gpath = root / "grid.json"
+    if not root.is_dir():
+        raise MergeirError(f"--grid {root}: not a folder")
+    doc = read_json(gpath, "grid.json")
+    if not isinstance(doc, dict):
+        raise MergeirError(f"{gpath}: expected a JSON object")
+    for key in ("collection", "split", "points"):
+        if key not in doc:
+            raise MergeirError(f"{gpath}: missing '{key}'")
+    if not isinstance(doc["points"], list) or not doc["points"]:
+        raise MergeirError(f"{gpath}: 'points' must be a non-empty list")
+    points, seen = [], {}
+    metric = None
+    for i, p in enumerate(doc["points"]):
+        where = f"{gpath} points[{i}]"
+        if not isinstance(p, dict) or "dir" not in p:
+            raise MergeirError(f"{where}: expected {{alpha_lower, alpha_upper, ndcg_cut_10, dir}}")
+        al = parse_alpha(p.get("alpha_lower"), where)
+        au = parse_alpha(p.get("alpha_upper"), where)
+        if (al, au) in seen:
+            raise MergeirError(f"{where}: alpha ({al}, {au}) appears twice (also in {seen[(al, au)]})")
+        seen[(al, au)] = p["dir"]
+        pq = read_per_query(root / str(p["dir"]) / "metrics.json")
+        if metric is None:
+            metric = pq.metric
+        elif pq.metric != metric:
+            raise MergeirError(f"{pq.path}: metric {pq.metric} differs from the grid's other points ({metric})")
+        tags = pq.doc.get("tags") or {}
+        for name, val in (("alpha_lower", al), ("alpha_upper", au)):
+            if tags.get(name) not in (None, "") and abs(parse_alpha(tags[name], str(pq.path)) - val) > 1e-9:
+                raise MergeirError(f"{pq.path}: tags.{name}={tags[name]} but grid.json says {val}")
+        split = pq.doc.get("split")
+        if split not in (None, "") and split != doc["split"]:
+            raise MergeirError(f"{pq.path}: split {split!r} but grid.json says {doc['split']!r}")
+        recorded = p.get("ndcg_cut_10")
+        if pq.metric == "ndcg_cut_10" and isinstance(recorded, (int, float)) and abs(recorded - pq.mean) > 1e-4:
+            raise MergeirError(f"{where}: ndcg_cut_10 {recorded} differs from {pq.path} ({pq.mean:.6f})")
+        points.append(GridPoint(al, au, str(p["dir"]), pq))
+    points.sort(key=lambda g: (g.alpha_lower, g.alpha_upper))
+    qids = sorted(points[0].metrics.values)
+    for g in points[1:]:
+        if sorted(g.metrics.values) != qids:
+            diff = sorted(set(qids) ^ set(g.metrics.values))
+            raise MergeirError(f"{g.metrics.path}: queries differ from {points[0].metrics.path} (e.g. {diff[:3]})")
+    alphas = sorted({parse_alpha(a, f"{gpath} grid") for a in doc.get("grid") or []} |
+                    {g.alpha_lower for g in points} | {g.alpha_upper for g in points})
+    return Grid(root, str(doc["collection"]), str(doc["split"]), doc.get("eval_split"), alphas, points,
+                metric, qids, sha256_file(gpath))
+
+
+def check_not_eval_split(grid: Grid, eval_split: str | None = None) -> None:
+    """Refuse a grid evaluated on the collection's evaluation queries: α must never be tuned on test."""
+    forbidden = {"test"}
+    for s in (eval_split, grid.eval_split, KNOWN_EVAL_SPLITS.get(grid.collection.lower())):
+        if s:
+            forbidden.add(str(s))
+    if grid.split in forbidden:
+        raise MergeirError(
+            f"{grid.root / 'grid.json'}: grid was evaluated on split '{grid.split}', the evaluation split of "
+            f"{grid.collection}; α must be selected on labelled training queries (sweep.py --split train)"
+        )
+
+
+# ---------------------------------------------------------------- query ids of a training set
+
+def read_query_ids(train_file: str | Path) -> tuple[list[str], str, dict]:
+    """Query ids of a Tevatron training file: its sidecar `<file>.json` query_ids, else the jsonl's query_id.
+
+    Returns (ids in file order, where they came from, the sidecar or {}).
+    """
+    train_file = Path(train_file)
+    if not train_file.is_file():
+        raise MergeirError(f"--queries {train_file}: file not found")
+    sidecar_path = train_file.with_name(train_file.name + ".json")
+    sidecar = read_json(sidecar_path, "training sidecar") if sidecar_path.is_file() else {}
+    if sidecar and not isinstance(sidecar, dict):
+        raise MergeirError(f"{sidecar_path}: expected a JSON object")
+    if isinstance(sidecar.get("query_ids"), list):
+        raw, source = sidecar["query_ids"], f"{sidecar_path.name}:query_ids"
+    else:
+        raw = []
+        for n, row in iter_jsonl(train_file):
+            if "query_id" not in row:
+                raise MergeirError(f"{train_file}:{n}: no query_id field")
+            raw.append(row["query_id"])
+        source = f"{train_file.name}:query_id"
+    ids = list(dict.fromkeys(str(q) for q in raw))
+    if not ids:
+        raise MergeirError(f"--queries {train_file}: no query ids")
+    return ids, source, sidecar
+
+
+# ---------------------------------------------------------------- selection
+
+def pick(scores: dict[tuple[float, float], float]) -> tuple[float, float]:
+    """The best (alpha_lower, alpha_upper) under TIE_RULE."""
+    best = max(scores.values())
+    tied = [a for a, s in scores.items() if s >= best - TIE_EPS]
+    return max(tied, key=lambda a: (a[0] + a[1], a[1], a[0]))
+
+
+def select_from_grid(grid_dir, train_file=None, eval_split: str | None = None) -> dict:
+    """alpha.json content for `grid` selection."""
+    grid = load_grid(grid_dir)
+    check_not_eval_split(grid, eval_split)
+    queries: dict = {"source": "grid", "n": len(grid.query_ids)}
+    qids = grid.query_ids
+    if train_file is not None:
+        ids, source, sidecar = read_query_ids(train_file)
+        side_split = sidecar.get("split")
+        if side_split is not None and side_split != grid.split:
+            raise MergeirError(
+                f"--queries {train_file}: training queries come from split '{side_split}' but the grid was "
+                f"evaluated on '{grid.split}'"
+            )
+        side_coll = sidecar.get("collection")
+        if side_coll is not None and str(side_coll) != grid.collection:
+            raise MergeirError(f"--queries {train_file}: collection '{side_coll}' but the grid is '{grid.collection}'")
+        missing = [q for q in ids if q not in set(grid.query_ids)]
+        if missing:
+            raise MergeirError(
+                f"--queries {train_file}: {len(missing)} query ids are not in the grid's per_query "
+                f"(e.g. {', '.join(missing[:5])}); the grid must be evaluated on the training queries' split"
+            )
+        qids = sorted(ids)
+        queries = {"source": source, "file": Path(train_file).name, "sha256": sha256_file(train_file),
+                   "n": len(qids)}
+    scores = grid.scores(qids)
+    al, au = pick(scores)
+    return {
+        "alpha_lower": al,
+        "alpha_upper": au,
+        "selection": "grid",
+        "metric": grid.metric,
+        "ndcg_cut_10": scores[(al, au)],
+        "n_queries": len(qids),
+        "tie_rule": TIE_RULE,
+        "grid": {
+            "collection": grid.collection,
+            "split": grid.split,
+            "alphas": grid.alphas,
+            "n_points": len(grid.points),
+            "grid_json_sha256": grid.sha256,
+            "scores": [{"alpha_lower": a, "alpha_upper": b, grid.metric: s} for (a, b), s in sorted(scores.items())],
+        },
+        "queries": queries,
+    }
+
+
+# ---------------------------------------------------------------- the paper's values
+
+def _norm(name) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def _as_pair(value, where: str):
+    """[al, au] / (al, au) / {alpha_lower, alpha_upper} -> (al, au); anything else -> None."""
+    if isinstance(value, dict) and "alpha_lower" in value and "alpha_upper" in value:
+        return parse_alpha(value["alpha_lower"], where), parse_alpha(value["alpha_upper"], where)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in value
+    ):
+        try:
+            return parse_alpha(value[0], where), parse_alpha(value[1], where)
+        except MergeirError:
+            return None
+    return None
+
+
+def _lookup(mapping: dict, *names):
+    wanted = {_norm(n) for n in names}
+    for k, v in mapping.items():
+        if _norm(k) in wanted:
+            return v
+    return None
+
+
+def _setting_value(node, setting: str, trial: int | None, where: str):
+    """Inside a collection's alpha block, find the pair for (setting, trial)."""
+    if setting == "full":
+        pair = _as_pair(node, where)
+        if pair:
+            return pair
+        if isinstance(node, dict):
+            v = _lookup(node, "full", "full_data", "fulldata")
+            return _as_pair(v, where) if v is not None else None
+        return None
+    # limited: a list indexed by trial-1, or a mapping keyed v<trial> / <trial> / limited_v<trial>
+    if isinstance(node, list):
+        if trial is not None and 1 <= trial <= len(node):
+            return _as_pair(node[trial - 1], where)
+        return None
+    if isinstance(node, dict):
+        direct = _lookup(node, f"v{trial}", str(trial), f"limited_v{trial}", f"limited{trial}", f"trial{trial}")
+        if direct is None and trial in node:
+            direct = node[trial]
+        if direct is not None:
+            return _as_pair(direct, where)
+        sub = _lookup(node, "limited", "limited_data", "trials")
+        if sub is not None:
+            return _setting_value(sub, setting, trial, where)
+    return None
+
+
+def _find_paper_alpha(doc, collection: str, setting: str, trial: int | None, where: str):
+    """Search the YAML for `collection` then for an alpha block holding (setting, trial).
+
+    Accepted shapes (first match wins, keys compared case- and punctuation-insensitively):
+    `<collection>: {alpha|alphas|paper_alpha|selected_alpha: {full: [al, au], limited: [[al, au] x 10]}}`,
+    `alphas: {<collection>: {...}}`, `collections: [{name: <collection>, alphas: ...}]`, with `limited` also as
+    `{v1: ..., v2: ...}` and pairs as `[al, au]` or `{alpha_lower, alpha_upper}`.
+    """
+    target = _norm(collection)
+    alpha_keys = ("alpha", "alphas", "paper_alpha", "paper_alphas", "selected_alpha", "selected_alphas",
+                  "published_alpha", "published_alphas")
+
+    def from_collection_node(node):
+        if isinstance(node, dict):
+            block = _lookup(node, *alpha_keys)
+            if block is not None:
+                got = _setting_value(block, setting, trial, where)
+                if got:
+                    return got
+            settings = _lookup(node, "settings")
+            if isinstance(settings, dict):
+                sub = _lookup(settings, setting, f"{setting}_data")
+                if isinstance(sub, dict):
+                    found = from_collection_node(sub)
+                    if found:
+                        return found
+                if setting == "limited" and trial is not None:
+                    sub = _lookup(settings, f"v{trial}", f"limited_v{trial}")
+                    if isinstance(sub, dict):
+                        found = from_collection_node(sub)
+                        if found:
+                            return found
+        return None
+
+    def walk(node, depth=0):
+        if depth > 6:
+            return None
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if _norm(k) == target:
+                    got = from_collection_node(v) or _setting_value(v, setting, trial, where)
+                    if got:
+                        return got
+            if _norm(node.get("name", "")) == target:
+                got = from_collection_node(node)
+                if got:
+                    return got
+            for k, v in node.items():
+                if _norm(k) in {_norm(a) for a in alpha_keys} and isinstance(v, dict):
+                    sub = _lookup(v, collection)
+                    if sub is not None:
+                        got = _setting_value(sub, setting, trial, where)
+                        if got:
+                            return got
+            for v in node.values():
+                got = walk(v, depth + 1)
+                if got:
+                    return got
+        elif isinstance(node, list):
+            for v in node:
+                got = walk(v, depth + 1)
+                if got:
+                    return got
+        return None
+
+    return walk(doc)
+
+
+def parse_setting(setting: str, trial) -> tuple[str, int | None]:
+    """'full' | 'limited' (+ trial 1..N; 'v3' accepted) -> normalised (setting, trial)."""
+    s = str(setting).strip().lower()
+    m = re.fullmatch(r"limited[_\-]?(?:data)?[_\-]?v?(\d+)", s)
+    if m:
+        s, trial = "limited", trial if trial not in (None, "") else m.group(1)
+    if s in ("full", "full_data", "full-data"):
+        return "full", None
+    if s not in ("limited", "limited_data", "limited-data"):
+        raise MergeirError(f"--setting {setting!r}: expected 'full' or 'limited'")
+    if trial in (None, ""):
+        raise MergeirError("--trial is required for the limited setting")
+    t = str(trial).strip().lower().lstrip("v")
+    if not t.isdigit() or int(t) < 1:
+        raise MergeirError(f"--trial {trial!r}: expected a trial number 1, 2, ... (or v1, v2, ...)")
+    return "limited", int(t)
+
+
+def select_from_paper(experiment_file, collection: str, setting: str, trial=None) -> dict:
+    """alpha.json content for `paper` selection (the authors' published grid-search choice)."""
+    import yaml
+
+    experiment_file = Path(experiment_file)
+    if not experiment_file.is_file():
+        raise MergeirError(f"--experiment {experiment_file}: file not found")
+    try:
+        doc = yaml.safe_load(experiment_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise MergeirError(f"--experiment {experiment_file}: invalid YAML ({str(e).splitlines()[0]})") from None
+    setting, trial = parse_setting(setting, trial)
+    pair = _find_paper_alpha(doc, collection, setting, trial, str(experiment_file))
+    if pair is None:
+        what = "full data" if setting == "full" else f"limited trial v{trial}"
+        raise MergeirError(f"--experiment {experiment_file}: no published alpha for collection "
+                           f"'{collection}', {what}")
+    return {
+        "alpha_lower": pair[0],
+        "alpha_upper": pair[1],
+        "selection": "paper",
+        "metric": None,
+        "ndcg_cut_10": None,
+        "n_queries": None,
+        "tie_rule": None,
+        "paper": {"experiment": experiment_file.name, "sha256": sha256_file(experiment_file),
+                  "collection": collection, "setting": setting, "trial": trial},
+    }
