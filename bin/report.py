@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""α selection and the study's report (tables, significance, figures)."""
+
+from pathlib import Path
+from typing import List, Optional
+
+import _bootstrap  # noqa: F401
+import typer
+
+from mergeir import significance
+from mergeir.cli import make_app, run
+from mergeir.errors import MergeirError
+from mergeir.io import write_json
+from mergeir.provenance import tool_versions
+from mergeir.report import build_report
+from mergeir.selection import select_from_grid, select_from_paper
+
+app = make_app(__doc__)
+
+
+@app.command("select-alpha")
+def select_alpha(
+    out: Path = typer.Option(..., help="alpha.json to write"),
+    grid: Optional[Path] = typer.Option(None, help="grid folder (grid.json + points/) on labelled queries"),
+    queries: Optional[Path] = typer.Option(
+        None, help="Tevatron training file of a limited-data trial: score only its queries (sidecar query_ids)"),
+    selection: str = typer.Option("grid", help="grid | paper"),
+    paper: bool = typer.Option(False, "--paper", help="same as --selection paper"),
+    experiment: Optional[Path] = typer.Option(None, help="experiment YAML with the published alphas (paper)"),
+    collection: Optional[str] = typer.Option(None, help="collection name (paper)"),
+    setting: Optional[str] = typer.Option(None, help="full | limited (paper)"),
+    trial: Optional[str] = typer.Option(None, help="limited-data trial: 1..10 or v1..v10 (paper)"),
+    eval_split: Optional[str] = typer.Option(None, help="the collection's evaluation split, refused for a grid"),
+) -> None:
+    """Choose (alpha_lower, alpha_upper) from a grid (tie rule in alpha.json) or take the paper's values."""
+    mode = "paper" if paper else selection.strip().lower()
+    if mode == "grid":
+        if grid is None:
+            raise MergeirError("--grid is required for --selection grid")
+        for name, val in (("--experiment", experiment), ("--collection", collection), ("--setting", setting),
+                          ("--trial", trial)):
+            if val is not None:
+                raise MergeirError(f"{name} only applies to --selection paper")
+        doc = select_from_grid(grid, queries, eval_split)
+    elif mode == "paper":
+        if grid is not None or queries is not None:
+            raise MergeirError("--grid/--queries do not apply to --selection paper")
+        missing = [n for n, v in (("--experiment", experiment), ("--collection", collection),
+                                  ("--setting", setting)) if v is None]
+        if missing:
+            raise MergeirError(f"--selection paper needs {', '.join(missing)}")
+        doc = select_from_paper(experiment, collection, setting, trial)
+    else:
+        raise MergeirError(f"--selection {selection!r}: expected grid or paper")
+    if out.is_dir():
+        raise MergeirError(f"--out {out} is a folder; give the alpha.json file to write")
+    doc["provenance"] = {"built_by": "bin/report.py select-alpha", "tools": tool_versions()}
+    write_json(out, doc)
+    print(f"alpha_lower={doc['alpha_lower']:g} alpha_upper={doc['alpha_upper']:g} ({doc['selection']}) -> {out}")
+
+
+@app.command()
+def build(
+    out: Path = typer.Option(..., help="report folder to create (replaced atomically)"),
+    results: List[Path] = typer.Option([], help="folder scanned recursively for metrics.json (repeatable)"),
+    grid: List[Path] = typer.Option([], help="folder scanned recursively for grid.json (repeatable)"),
+    permutations: int = typer.Option(significance.DEFAULT_PERMUTATIONS, help="randomisation-test sign patterns"),
+    seed: int = typer.Option(significance.DEFAULT_SEED, help="randomisation-test seed"),
+) -> None:
+    """Tables A/B/C (md, csv, tex), paired significance, α heatmaps, limited-data spread, report.md."""
+    if not results and not grid:
+        raise MergeirError("give at least one --results or --grid folder")
+    s = build_report(results, grid, out, permutations, seed)
+    print(f"{s['results']} results, {s['grids']} grids -> {s['out']}/report.md")
+
+
+if __name__ == "__main__":
+    run(app)
