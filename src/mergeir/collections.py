@@ -569,7 +569,7 @@ def _beir_root(path: Path, name: str | None):
         for cand in (path, path / name) if name else (path,):
             if (cand / "corpus.jsonl").is_file():
                 return cand
-        raise MergeirError(f"{path}: no corpus.jsonl (expected a BEIR folder{' or ' + name + '/' if name else ''})")
+        raise MergeirError(f"{path}: missing corpus.jsonl (expected a BEIR folder{' or ' + name + '/' if name else ''})")
     if not zipfile.is_zipfile(path):
         raise MergeirError(f"{path}: neither a BEIR folder nor a zip file")
     z = zipfile.ZipFile(path)
@@ -762,9 +762,9 @@ def _prepare_miracl_ja(out: Path, cache: Path, source: str | None, revision: str
         qrels[split] = rows
     wanted = {d for rows in qrels.values() for _, d, _ in rows}
     passages = _miracl_passages(shards, wanted)
-    missing = sorted(wanted - set(passages))
+    missing = [d for rows in qrels.values() for _, d, _ in rows if d not in passages]
     if missing:
-        raise MergeirError(f"miracl-ja: {len(missing)} judged passages not found in the corpus shards "
+        raise MergeirError(f"miracl-ja: {len(set(missing))} judged passages not found in the corpus shards "
                            f"(first: '{missing[0]}')")
     # judged-passage corpus in dev-qrels order (then train's), shared by every query of a split (quirk 3)
     corpus = {d: passages[d] for rows in qrels.values() for _, d, _ in rows}
