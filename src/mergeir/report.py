@@ -33,7 +33,7 @@ from .provenance import tool_versions
 from .selection import Grid, PerQuery, load_grid, parse_alpha, parse_setting, read_per_query
 
 ARMS = {"source": "source", "merged": "merged", "merge": "merged", "lora": "lora"}
-COLLECTION_ORDER = ("nfcorpus", "scifact", "miracl-ja", "jqara")  # the paper's column order
+COLLECTION_ORDER = ("nfcorpus", "scifact", "miracl-ja", "miracl", "jqara")  # the paper's column order
 MISSING_MD = "—"
 MISSING_TEX = "---"
 DPI = 100

@@ -11,7 +11,8 @@ Ties (scores within `TIE_EPS` of the best) go to the larger source weight: large
 then larger alpha_upper, then larger alpha_lower — the merge closest to the source retriever, which the
 paper treats as the safe default.
 
-`paper` selection reads the published (alpha_lower, alpha_upper) from the experiment YAML (data/paper.yaml).
+`paper` selection reads the published (alpha_lower, alpha_upper) from the experiment YAML (data/paper.yaml)
+through `mergeir.experiment`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ TIE_RULE = (
     "to the larger source weight: larger alpha_lower + alpha_upper, then larger alpha_upper, then larger alpha_lower"
 )
 # Evaluation splits of the paper's collections (PAPER.md), used when a grid does not record its eval_split.
-KNOWN_EVAL_SPLITS = {"nfcorpus": "test", "scifact": "test", "miracl-ja": "dev", "jqara": "test"}
+KNOWN_EVAL_SPLITS = {"nfcorpus": "test", "scifact": "test", "miracl-ja": "dev", "miracl": "dev", "jqara": "test"}
 PRIMARY_METRICS = ("jqara_ndcg@10", "ndcg_cut_10")  # the first one every query has is the table metric
 
 
@@ -279,127 +280,6 @@ def select_from_grid(grid_dir, train_file=None, eval_split: str | None = None) -
 
 # ---------------------------------------------------------------- the paper's values
 
-def _norm(name) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
-def _as_pair(value, where: str):
-    """[al, au] / (al, au) / {alpha_lower, alpha_upper} -> (al, au); anything else -> None."""
-    if isinstance(value, dict) and "alpha_lower" in value and "alpha_upper" in value:
-        return parse_alpha(value["alpha_lower"], where), parse_alpha(value["alpha_upper"], where)
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in value
-    ):
-        try:
-            return parse_alpha(value[0], where), parse_alpha(value[1], where)
-        except MergeirError:
-            return None
-    return None
-
-
-def _lookup(mapping: dict, *names):
-    wanted = {_norm(n) for n in names}
-    for k, v in mapping.items():
-        if _norm(k) in wanted:
-            return v
-    return None
-
-
-def _setting_value(node, setting: str, trial: int | None, where: str):
-    """Inside a collection's alpha block, find the pair for (setting, trial)."""
-    if setting == "full":
-        pair = _as_pair(node, where)
-        if pair:
-            return pair
-        if isinstance(node, dict):
-            v = _lookup(node, "full", "full_data", "fulldata")
-            return _as_pair(v, where) if v is not None else None
-        return None
-    # limited: a list indexed by trial-1, or a mapping keyed v<trial> / <trial> / limited_v<trial>
-    if isinstance(node, list):
-        if trial is not None and 1 <= trial <= len(node):
-            return _as_pair(node[trial - 1], where)
-        return None
-    if isinstance(node, dict):
-        direct = _lookup(node, f"v{trial}", str(trial), f"limited_v{trial}", f"limited{trial}", f"trial{trial}")
-        if direct is None and trial in node:
-            direct = node[trial]
-        if direct is not None:
-            return _as_pair(direct, where)
-        sub = _lookup(node, "limited", "limited_data", "trials")
-        if sub is not None:
-            return _setting_value(sub, setting, trial, where)
-    return None
-
-
-def _find_paper_alpha(doc, collection: str, setting: str, trial: int | None, where: str):
-    """Search the YAML for `collection` then for an alpha block holding (setting, trial).
-
-    Accepted shapes (first match wins, keys compared case- and punctuation-insensitively):
-    `<collection>: {alpha|alphas|paper_alpha|selected_alpha: {full: [al, au], limited: [[al, au] x 10]}}`,
-    `alphas: {<collection>: {...}}`, `collections: [{name: <collection>, alphas: ...}]`, with `limited` also as
-    `{v1: ..., v2: ...}` and pairs as `[al, au]` or `{alpha_lower, alpha_upper}`.
-    """
-    target = _norm(collection)
-    alpha_keys = ("alpha", "alphas", "paper_alpha", "paper_alphas", "selected_alpha", "selected_alphas",
-                  "published_alpha", "published_alphas")
-
-    def from_collection_node(node):
-        if isinstance(node, dict):
-            block = _lookup(node, *alpha_keys)
-            if block is not None:
-                got = _setting_value(block, setting, trial, where)
-                if got:
-                    return got
-            settings = _lookup(node, "settings")
-            if isinstance(settings, dict):
-                sub = _lookup(settings, setting, f"{setting}_data")
-                if isinstance(sub, dict):
-                    found = from_collection_node(sub)
-                    if found:
-                        return found
-                if setting == "limited" and trial is not None:
-                    sub = _lookup(settings, f"v{trial}", f"limited_v{trial}")
-                    if isinstance(sub, dict):
-                        found = from_collection_node(sub)
-                        if found:
-                            return found
-        return None
-
-    def walk(node, depth=0):
-        if depth > 6:
-            return None
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if _norm(k) == target:
-                    got = from_collection_node(v) or _setting_value(v, setting, trial, where)
-                    if got:
-                        return got
-            if _norm(node.get("name", "")) == target:
-                got = from_collection_node(node)
-                if got:
-                    return got
-            for k, v in node.items():
-                if _norm(k) in {_norm(a) for a in alpha_keys} and isinstance(v, dict):
-                    sub = _lookup(v, collection)
-                    if sub is not None:
-                        got = _setting_value(sub, setting, trial, where)
-                        if got:
-                            return got
-            for v in node.values():
-                got = walk(v, depth + 1)
-                if got:
-                    return got
-        elif isinstance(node, list):
-            for v in node:
-                got = walk(v, depth + 1)
-                if got:
-                    return got
-        return None
-
-    return walk(doc)
-
-
 def parse_setting(setting: str, trial) -> tuple[str, int | None]:
     """'full' | 'limited' (+ trial 1..N; 'v3' accepted) -> normalised (setting, trial)."""
     s = str(setting).strip().lower()
@@ -418,31 +298,37 @@ def parse_setting(setting: str, trial) -> tuple[str, int | None]:
     return "limited", int(t)
 
 
+def _experiment_collection(exp, name: str) -> str:
+    """An experiment's collection key from its key or its download name (scifact, miracl-ja, beir:...)."""
+    if name in exp.collections:
+        return name
+    hits = [k for k, c in exp.collections.items() if c.download == name]
+    if len(hits) == 1:
+        return hits[0]
+    raise MergeirError(f"--collection {name!r}: not in {exp.path} (known: {', '.join(exp.collections)})")
+
+
 def select_from_paper(experiment_file, collection: str, setting: str, trial=None) -> dict:
-    """alpha.json content for `paper` selection (the authors' published grid-search choice)."""
-    import yaml
+    """alpha.json content for `paper` selection: the authors' published grid-search choice from the
+    experiment YAML (data/paper.yaml), read with mergeir.experiment."""
+    from .experiment import load_experiment, published_alpha
 
     experiment_file = Path(experiment_file)
     if not experiment_file.is_file():
         raise MergeirError(f"--experiment {experiment_file}: file not found")
-    try:
-        doc = yaml.safe_load(experiment_file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise MergeirError(f"--experiment {experiment_file}: invalid YAML ({str(e).splitlines()[0]})") from None
-    setting, trial = parse_setting(setting, trial)
-    pair = _find_paper_alpha(doc, collection, setting, trial, str(experiment_file))
-    if pair is None:
-        what = "full data" if setting == "full" else f"limited trial v{trial}"
-        raise MergeirError(f"--experiment {experiment_file}: no published alpha for collection "
-                           f"'{collection}', {what}")
+    exp = load_experiment(experiment_file)
+    key = _experiment_collection(exp, collection)
+    setting, t = parse_setting(setting, trial)
+    name = "full" if setting == "full" else f"v{t}"
+    al, au = published_alpha(exp, key, setting, name)
     return {
-        "alpha_lower": pair[0],
-        "alpha_upper": pair[1],
+        "alpha_lower": float(al),
+        "alpha_upper": float(au),
         "selection": "paper",
         "metric": None,
         "ndcg_cut_10": None,
         "n_queries": None,
         "tie_rule": None,
         "paper": {"experiment": experiment_file.name, "sha256": sha256_file(experiment_file),
-                  "collection": collection, "setting": setting, "trial": trial},
+                  "collection": key, "setting": setting, "trial": name},
     }
