@@ -188,9 +188,12 @@ def test_report_md_embeds_tables_and_figures(study):
 
 def test_same_metrics_give_identical_bytes(study, tmp_path):
     root, _, _ = study
-    # the inputs copied elsewhere and built again: every output file has the same bytes
-    shutil.copytree(root / "results", tmp_path / "r")
-    shutil.copytree(root / "grids", tmp_path / "g")
+    # the inputs staged elsewhere as symlinked folders (as Nextflow stages them) and built again:
+    # everything is found and every output file has the same bytes
+    for src, dst in ((root / "results", tmp_path / "r"), (root / "grids", tmp_path / "g")):
+        dst.mkdir()
+        for sub in src.iterdir():
+            (dst / sub.name).symlink_to(sub, target_is_directory=True)
     build_report([tmp_path / "r"], [tmp_path / "g"], tmp_path / "out", n_permutations=2000, seed=0)
     first = {p.name: p.read_bytes() for p in (root / "out").iterdir()}
     second = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,13 +81,27 @@ def _scan(dirs, option: str):
         if not d.is_dir():
             raise MergeirError(f"{option} {d}: not a folder")
         label = f"{option.lstrip('-')}[{i}]"
-        for name, bucket in (("grid.json", grids), ("metrics.json", metrics)):
-            for p in sorted(d.rglob(name)):
-                real = p.resolve()
-                if (name, real) not in seen:
-                    seen.add((name, real))
-                    bucket.append((f"{label}/{p.relative_to(d).as_posix()}", p))
+        for p in _walk(d):
+            real = p.resolve()
+            if real not in seen:
+                seen.add(real)
+                (grids if p.name == "grid.json" else metrics).append((f"{label}/{p.relative_to(d).as_posix()}", p))
     return grids, metrics
+
+
+def _walk(root: Path) -> list[Path]:
+    """grid.json / metrics.json files under root, sorted. Follows symlinked folders (Nextflow stages inputs as
+    symlinks, which Path.rglob skips) and visits each real folder once (no symlink loops)."""
+    found, visited = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in visited:
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        dirnames.sort()
+        found += [Path(dirpath) / f for f in ("grid.json", "metrics.json") if f in filenames]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 def _result(rel: str, path: Path) -> Result:
@@ -94,11 +109,10 @@ def _result(rel: str, path: Path) -> Result:
     tags = pq.doc.get("tags")
     if not isinstance(tags, dict) or not tags.get("arm"):
         raise MergeirError(f"{path}: no tags.arm (evaluate.py --tag arm=source|merged|lora ...)")
+    # the caller's tag wins: an experiment may key a collection differently from its folder name (miracl / miracl-ja)
     collection = tags.get("collection") or pq.doc.get("collection")
     if not collection:
         raise MergeirError(f"{path}: no tags.collection")
-    if pq.doc.get("collection") and tags.get("collection") and pq.doc["collection"] != tags["collection"]:
-        raise MergeirError(f"{path}: tags.collection {tags['collection']!r} but collection {pq.doc['collection']!r}")
     arm = ARMS.get(str(tags["arm"]).strip().lower(), str(tags["arm"]))
     setting = trial = None
     if arm in ("merged", "lora"):

@@ -94,13 +94,24 @@ def randomization_test(
         signs = 1.0 - 2.0 * ((patterns >> np.arange(k, dtype=np.int64)) & 1)
         sums = np.abs(signs @ d)
         return float(np.count_nonzero(sums >= observed - tol)) / float(1 << k), 1 << k, True
+    # Sampled: each random byte carries the signs of 8 queries. With P the queries whose sign stays +,
+    # S* = 2 * sum(d[P]) - sum(d), and sum(d[P]) is a sum of per-byte table look-ups (table[j, byte] = sum of
+    # d over the set bits of byte j): ~8x less work than a ±1 matrix product, same distribution.
     rng = np.random.default_rng(seed)
+    nb = (k + 7) // 8
+    padded = np.zeros(nb * 8)
+    padded[:k] = d
+    bit_of = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(np.float64)  # byte value x bit
+    table = (padded.reshape(nb, 8) @ bit_of.T).ravel()  # (nb * 256,)
+    offsets = np.arange(nb, dtype=np.intp) * 256
+    total = math.fsum(d)
     hits = 0
     left = n_permutations
     while left:
         m = min(_CHUNK, left)
-        signs = 1.0 - 2.0 * rng.integers(0, 2, size=(m, k), dtype=np.int8)
-        hits += int(np.count_nonzero(np.abs(signs @ d) >= observed - tol))
+        draws = np.frombuffer(rng.bytes(m * nb), dtype=np.uint8).reshape(m, nb)
+        plus = table[draws.astype(np.intp) + offsets].sum(axis=1)
+        hits += int(np.count_nonzero(np.abs(2.0 * plus - total) >= observed - tol))
         left -= m
     return (1.0 + hits) / (1.0 + n_permutations), n_permutations, False
 
