@@ -334,6 +334,12 @@ def _mean(r: Result | None):
     return None if r is None else r.metrics.mean
 
 
+def _n(*rs):
+    """Queries of the one result present (a paired comparison overwrites it with the paired count)."""
+    present = [r for r in rs if r is not None]
+    return len(present[0].metrics.values) if len(present) == 1 else None
+
+
 def _metric_name(*rs) -> str | None:
     names = sorted({r.metrics.metric for r in rs if r is not None})
     return names[0] if len(names) == 1 else (",".join(names) if names else None)
@@ -365,7 +371,7 @@ def build_tables(inp: Inputs, n_permutations: int, seed: int) -> list[Table]:
         if m is None:
             miss_m.append(c)
         rows.append({"collection": c, "metric": _metric_name(s, m), "split": _split(s, m),
-                     "n_queries": None, "source": _mean(s), "merged": _mean(m),
+                     "n_queries": _n(s, m), "source": _mean(s), "merged": _mean(m),
                      "alpha_lower": m and m.alpha_lower, "alpha_upper": m and m.alpha_upper, "delta": None})
         pairs.append((m, s) if s and m else None)
     _compare(rows, pairs, "A", n_permutations, seed)
@@ -387,7 +393,7 @@ def build_tables(inp: Inputs, n_permutations: int, seed: int) -> list[Table]:
             miss_l.append(c)
         if m is None:
             miss_m.append(c)
-        rows.append({"collection": c, "metric": _metric_name(lo, m), "split": _split(lo, m), "n_queries": None,
+        rows.append({"collection": c, "metric": _metric_name(lo, m), "split": _split(lo, m), "n_queries": _n(lo, m),
                      "lora": _mean(lo), "merged": _mean(m), "alpha_lower": m and m.alpha_lower,
                      "alpha_upper": m and m.alpha_upper, "delta": None})
         pairs.append((m, lo) if lo and m else None)
@@ -414,7 +420,7 @@ def build_tables(inp: Inputs, n_permutations: int, seed: int) -> list[Table]:
             if m is None:
                 miss.append(f"{c} v{t} merged")
             rows.append({"collection": c, "trial": t, "metric": _metric_name(lo, m), "split": _split(lo, m),
-                         "n_queries": None, "lora": _mean(lo), "merged": _mean(m),
+                         "n_queries": _n(lo, m), "lora": _mean(lo), "merged": _mean(m),
                          "alpha_lower": m and m.alpha_lower, "alpha_upper": m and m.alpha_upper, "delta": None})
             pairs.append((m, lo) if lo and m else None)
     _compare(rows, pairs, "C", n_permutations, seed)

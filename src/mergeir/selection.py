@@ -244,9 +244,6 @@ def select_from_grid(grid_dir, train_file=None, eval_split: str | None = None) -
                 f"--queries {train_file}: training queries come from split '{side_split}' but the grid was "
                 f"evaluated on '{grid.split}'"
             )
-        side_coll = sidecar.get("collection")
-        if side_coll is not None and str(side_coll) != grid.collection:
-            raise MergeirError(f"--queries {train_file}: collection '{side_coll}' but the grid is '{grid.collection}'")
         missing = [q for q in ids if q not in set(grid.query_ids)]
         if missing:
             raise MergeirError(
