@@ -72,6 +72,7 @@ class CollectionSpec:
     drop_first_qrel: bool
     trials: tuple[TrialSpec, ...]
     n_eval_queries: int | None = None
+    revision: str | None = None  # dataset revision on the hub (miracl-ja, jqara), when pinned
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,49 @@ def _read_trials(r: _Reader, key: str, node: dict, settings: dict, where: str) -
     return tuple(out)
 
 
+LORA_KEYS = {  # key -> kind; the keys are bin/lora_train.py's options with dashes
+    "lora_r": "int", "lora_alpha": "int", "lora_dropout": "fraction", "target_modules": "list",
+    "temperature": "positive", "group_size": "int", "per_device_batch": "int", "grad_accum": "int",
+    "lr": "positive", "warmup_ratio": "fraction", "warmup_type": ("log", "linear"),
+    "query_max_length": "int", "passage_max_length": "int", "precision": ("auto", "fp32", "fp16", "bf16"),
+    "gradient_checkpointing": "bool", "seed": "int0", "deepspeed": "path", "negatives": "int",
+}
+
+
+def _read_lora(r: _Reader, node: dict) -> dict[str, Any]:
+    node = r.mapping(node, "lora")
+    unknown = set(node) - set(LORA_KEYS)
+    if unknown:
+        r.fail("lora", f"unknown keys {sorted(unknown)} (known: {', '.join(LORA_KEYS)})")
+    out: dict[str, Any] = {}
+    for k, kind in LORA_KEYS.items():
+        w = "lora"
+        if kind == "int":
+            out[k] = r.positive_int(node, k, w)
+        elif kind == "int0":
+            out[k] = r.get(node, k, w, int)
+        elif kind == "positive":
+            out[k] = float(r.get(node, k, w, (int, float)))
+            if out[k] <= 0:
+                r.fail(f"lora.{k}", f"must be > 0, got {out[k]}")
+        elif kind == "fraction":
+            out[k] = float(r.get(node, k, w, (int, float)))
+            if not 0 <= out[k] < 1:
+                r.fail(f"lora.{k}", f"must be in [0, 1), got {out[k]}")
+        elif kind == "bool":
+            out[k] = r.get(node, k, w, bool)
+        elif kind == "list":
+            v = r.get(node, k, w, list)
+            if not v or not all(isinstance(x, str) and x for x in v):
+                r.fail(f"lora.{k}", "expected a non-empty list of module names")
+            out[k] = list(v)
+        elif kind == "path":
+            out[k] = r.get(node, k, w, str, required=False)
+        else:
+            out[k] = r.choice(node, k, w, kind)
+    return out
+
+
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment YAML; any problem is one MergeirError naming file and key."""
     import yaml
@@ -291,7 +335,7 @@ def load_experiment(path: str | Path) -> Experiment:
         if not _KEY.match(str(key)):
             r.fail(w, "collection keys are lower-case words (a-z, 0-9, -, _)")
         c = r.mapping(c, w)
-        allowed = {"download", "path", "language", "domain_model", "query_instruction", "use_titles",
+        allowed = {"download", "path", "revision", "language", "domain_model", "query_instruction", "use_titles",
                    "eval_split", "train_split", "n_eval_queries", "quirks", "authors_training", "trials"}
         unknown = set(c) - allowed
         if unknown:
@@ -319,6 +363,7 @@ def load_experiment(path: str | Path) -> Experiment:
             drop_first_qrel=r.get(quirks, "drop_first_qrel", f"{w}.quirks", bool, required=False, default=False),
             trials=trials,
             n_eval_queries=r.positive_int(c, "n_eval_queries", w, required=False),
+            revision=r.get(c, "revision", w, str, required=False),
         )
         if "\n" in collections[key].query_instruction:
             r.fail(f"{w}.query_instruction", "must be one line (the prompt adds the newline before Query:)")
@@ -355,22 +400,7 @@ def load_experiment(path: str | Path) -> Experiment:
         "metric": r.get(ev, "metric", "evaluation", str, required=False, default="ndcg_cut_10"),
         "sweep_depth": r.positive_int(ev, "sweep_depth", "evaluation", required=False, default=100),
     }
-    lora = dict(r.mapping(r.get(raw, "lora", "", dict), "lora"))
-    for k in ("r", "lora_alpha", "train_group_size", "per_device_batch_size", "gradient_accumulation_steps",
-              "query_max_length", "passage_max_length"):
-        r.positive_int(lora, k, "lora")
-    for k in ("learning_rate", "temperature"):
-        v = r.get(lora, k, "lora", (int, float))
-        if v <= 0:
-            r.fail(f"lora.{k}", f"must be > 0, got {v}")
-    for k in ("lora_dropout", "warmup_ratio"):
-        v = r.get(lora, k, "lora", (int, float))
-        if not 0 <= v < 1:
-            r.fail(f"lora.{k}", f"must be in [0, 1), got {v}")
-    r.choice(lora, "dtype", "lora", DTYPES, default="float32")
-    if not isinstance(lora.get("target_modules"), list) or not lora["target_modules"]:
-        r.fail("lora.target_modules", "expected a non-empty list of module names")
-
+    lora = _read_lora(r, r.get(raw, "lora", "", dict))
     tiny = raw.get("tiny")
     if any(m.tiny for m in models.values()):
         tiny = r.mapping(tiny, "tiny") if tiny is not None else r.fail("tiny", "missing (models use `tiny:`)")
@@ -414,7 +444,7 @@ def parse_selection(value: str, known, what: str) -> list[str]:
 
 def plan(exp: Experiment, dataset: str = "all", settings: str = "full,limited", alpha_selection: str = "paper",
          allow_unpinned: bool = False) -> dict[str, list[dict[str, Any]]]:
-    """Task rows for the pipeline: models, collections (with their recipes), trials, and the tiny build."""
+    """Task rows for the pipeline: models, collections (with their recipes), trials, the tiny build, LoRA recipe."""
     colls = list(exp.collections) if dataset == "all" else parse_selection(dataset, list(exp.collections) + ["all"],
                                                                           "--dataset")
     if "all" in colls:
@@ -444,11 +474,12 @@ def plan(exp: Experiment, dataset: str = "all", settings: str = "full,limited", 
             "source": s.source or "",  # relative to the experiment file's folder (main.nf resolves it)
         })
     collections, trials = [], []
-    lora = exp.lora
+    full, limited = exp.settings.get("full", {}), exp.settings.get("limited", {})
     for c in colls:
         cs = exp.collections[c]
         collections.append({
             "collection": c, "download": cs.download,
+            "revision": cs.revision or "",
             "path": cs.path or "",  # relative to the experiment file's folder (main.nf resolves it)
             "language": cs.language, "source_model": exp.source_model, "domain_model": cs.domain_model,
             "query_instruction": cs.query_instruction, "use_titles": str(cs.use_titles).lower(),
@@ -461,6 +492,12 @@ def plan(exp: Experiment, dataset: str = "all", settings: str = "full,limited", 
             "split_layer": exp.merge["split_layer"], "grid": ",".join(_fmt(a) for a in exp.merge["grid"]),
             "restore_source_embeddings": str(exp.merge["restore_source_embeddings"]).lower(),
             "alpha_selection": alpha_selection,
+            # the full training set is also the pool the limited trials are drawn from (MAKE_TRIALS)
+            "pool_queries": _cell(full.get("n_queries")), "pool_seed": full.get("seed_base", 0),
+            "trial_queries": _cell(limited.get("n_queries")), "trial_seed": limited.get("seed_base", 0) + 1,
+            "full_trials": sum(1 for t in cs.trials if t.setting == "full" and "full" in sets),
+            "limited_trials": max([t.index for t in cs.trials if t.setting == "limited" and "limited" in sets],
+                                  default=0),
         })
         for t in cs.trials:
             if t.setting not in sets:
@@ -473,8 +510,6 @@ def plan(exp: Experiment, dataset: str = "all", settings: str = "full,limited", 
                 "max_steps": t.max_steps, "epochs": t.epochs if t.epochs is not None else "",
                 "paper_alpha_lower": _fmt(t.alpha_lower), "paper_alpha_upper": _fmt(t.alpha_upper),
                 "alpha_selection": alpha_selection,
-                **{f"lora_{k}": (",".join(v) if isinstance(v, list) else ("" if v is None else
-                                 (str(v).lower() if isinstance(v, bool) else v))) for k, v in sorted(lora.items())},
             })
     tiny = []
     if exp.tiny and any(exp.models[m].tiny for m in needed):
@@ -482,7 +517,17 @@ def plan(exp: Experiment, dataset: str = "all", settings: str = "full,limited", 
         if exp.tiny["collection"] not in colls:
             raise MergeirError(f"{exp.path}: tiny.collection {exp.tiny['collection']!r} is not among the selected "
                                f"--dataset {','.join(colls)}")
-    return {"models": models, "collections": collections, "trials": trials, "tiny": tiny}
+    lora = [{k: _cell(v) for k, v in exp.lora.items()}]  # one recipe row; deepspeed stays relative to the file
+    return {"models": models, "collections": collections, "trials": trials, "tiny": tiny, "lora": lora}
+
+
+def _cell(v: Any) -> Any:
+    """A CSV cell main.nf can put on a command line: lists comma-joined, booleans lower-case, None empty."""
+    if isinstance(v, list):
+        return ",".join(map(str, v))
+    if isinstance(v, bool):
+        return str(v).lower()
+    return "" if v is None else (_fmt(v) if isinstance(v, float) else v)
 
 
 COLUMNS = {  # fixed headers, so an empty list still yields a readable CSV for splitCsv(header: true)
@@ -502,7 +547,7 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
 
 
 def write_plan(tasks: dict[str, list[dict[str, Any]]], exp: Experiment, out: str | Path, params: dict) -> Path:
-    """Write tasks/{models,collections,trials,tiny}.csv + plan.json (inputs' hash, parameters, counts)."""
+    """Write tasks/{models,collections,trials,tiny,lora}.csv + plan.json (inputs' hash, parameters, counts)."""
     from .provenance import tool_versions
 
     with atomic_dir(out) as tmp:

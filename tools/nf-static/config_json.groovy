@@ -9,6 +9,10 @@ import groovy.json.JsonOutput
     Number.metaClass."get${u}" = { -> "${delegate}.${u}".toString() }
 }
 
+// Date.format(String) comes from groovy-dateutil, which Nextflow ships and this jar does not (nf-core's
+// trace_report_suffix uses it).
+Date.metaClass.format = { String pattern -> new java.text.SimpleDateFormat(pattern).format(delegate) }
+
 // includeConfig is a Nextflow extension: inline the included text (recursively) before parsing.
 def INCLUDE = ~/(?m)^(\s*)includeConfig\s+(['"])([^'"]+)\2\s*$/
 def inline

@@ -17,7 +17,7 @@ def realErr = System.err; System.setErr(new PrintStream(OutputStream.nullOutputS
 def fc = new FileCache(); def uris = [] as LinkedHashSet
 // skip pipeline work/run folders by their path RELATIVE to the root (an absolute path may itself contain /work/)
 def SKIP = ~/^(work|results|\.nextflow|\.git|\.venv|node_modules)(\/|$)/
-root.traverse(type: groovy.io.FileType.FILES, preDir: { d -> (root.toPath().relativize(d.toPath()).toString() =~ SKIP).find() ? groovy.io.FileVisitResult.SKIP_SUBTREE : groovy.io.FileVisitResult.CONTINUE }) { f ->
+root.traverse(type: groovy.io.FileType.FILES, preDir: { dir -> (root.toPath().relativize(dir.toPath()).toString() =~ SKIP).find() ? groovy.io.FileVisitResult.SKIP_SUBTREE : groovy.io.FileVisitResult.CONTINUE }) { f ->
     if (f.name.endsWith('.nf')) { fc.setContents(f.toURI(), f.text); fc.markChanged(f.toURI()); uris << f.toURI() } }
 def cache = new ScriptAstCache(root.toURI().toString()); cache.initialize(conf, new PluginSpecCache(conf.pluginRegistryUrl())); cache.update(uris as Set, fc)
 System.setErr(realErr)

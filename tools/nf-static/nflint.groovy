@@ -27,7 +27,7 @@ def conf = { boolean tc ->
 def files = []
 // skip run folders and environments by their path relative to the root (never by an absolute path)
 def SKIP = ~/^(work|results|\.nextflow|\.git|\.venv|node_modules)(\/|$)/
-root.traverse(type: groovy.io.FileType.FILES, preDir: { d -> (root.toPath().relativize(d.toPath()).toString() =~ SKIP).find() ? groovy.io.FileVisitResult.SKIP_SUBTREE : groovy.io.FileVisitResult.CONTINUE }) { f ->
+root.traverse(type: groovy.io.FileType.FILES, preDir: { dir -> (root.toPath().relativize(dir.toPath()).toString() =~ SKIP).find() ? groovy.io.FileVisitResult.SKIP_SUBTREE : groovy.io.FileVisitResult.CONTINUE }) { f ->
     if (f.name.endsWith('.nf') || f.name.endsWith('.config')) files << f
 }
 def realErr = System.err
