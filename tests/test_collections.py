@@ -269,3 +269,21 @@ def test_jqara_conflicting_passage_text(tmp_path):
     p = run_bin("download.py", "collection", "jqara", "--out", tmp_path / "c", "--source", src)
     assert_one_error(p, f"{src}:{len(rows)}", "passage 'p1001' has two different texts")
     assert not (tmp_path / "c").exists()
+
+
+def test_cli_model_copies_a_local_source_with_provenance(tmp_path):
+    from mergeir.tiny import build_mistral
+
+    build_mistral(tmp_path / "src", seed=0, layout="model", num_hidden_layers=2)
+    out = tmp_path / "m"
+    p = run_bin("download.py", "model", "mergeir/tiny", "--revision", "seed-0", "--out", out, "--source",
+                tmp_path / "src", check=True)
+    assert "mergeir/tiny@seed-0" in p.stdout
+    prov = json.loads((out / "provenance.json").read_text())
+    assert (prov["repo_id"], prov["revision"]) == ("mergeir/tiny", "seed-0")
+    weights = (out / "model.safetensors").read_bytes()
+    assert weights == (tmp_path / "src" / "model.safetensors").read_bytes()
+    p = run_bin("download.py", "model", "mergeir/tiny", "--revision", "x", "--out", tmp_path / "m2",
+                "--source", tmp_path / "nope")
+    assert_one_error(p, "nope")
+    assert not (tmp_path / "m2").exists()
