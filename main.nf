@@ -20,6 +20,7 @@ include { DOWNLOAD_MODEL     } from './modules/local/download_model'
 include { MAKE_TINY          } from './modules/local/make_tiny'
 include { PREPARE_TRAINING   } from './modules/local/prepare_training'
 include { MAKE_TRIALS        } from './modules/local/make_trials'
+include { MAKE_TRIALS as SAMPLE_FULL } from './modules/local/make_trials'
 include { SWEEP              } from './modules/local/sweep'
 include { SELECT_ALPHA       } from './modules/local/select_alpha'
 include { MERGE              } from './modules/local/merge'
@@ -92,22 +93,31 @@ workflow {
         .combine(ch_model, by: 0)
         .map { _domain_key, key, c, dir, source, domain -> [key, c, dir, source, domain] }
 
-    // ---- labelled data: the full training set (also the pool of the limited trials) and trials v1..vN
+    // ---- labelled data: mined hard negatives for every labelled query; the full setting's set (all of them,
+    // or a seeded sample of full_queries); limited trials v1..vN drawn from the full set
     PREPARE_TRAINING(
         ch_ready
             .filter { _key, c, _dir, _source, _domain -> (c.full_trials as int) + (c.limited_trials as int) > 0 }
-            .map { key, c, dir, source, _domain ->
-                [[id: taskId([key, 'train']), collection: key, n_queries: c.pool_queries, seed: c.pool_seed], dir, source, c]
-            },
+            .map { key, c, dir, source, _domain -> [[id: taskId([key, 'mined']), collection: key], dir, source, c] },
         ch_lora
     )
-    ch_full_train = PREPARE_TRAINING.out.train.map { meta, train, sidecar -> [meta.collection, train, sidecar] }
+    ch_mined = PREPARE_TRAINING.out.train.map { meta, train, sidecar -> [meta.collection, train, sidecar] }
+        .combine(ch_collection_rows.map { c -> [c.collection, c] }, by: 0)
+    SAMPLE_FULL(
+        ch_mined.filter { _key, _train, _sidecar, c -> c.full_queries }
+            .map { key, train, sidecar, c ->
+                [[id: taskId([key, 'full']), collection: key, name: 'full', n_trials: 1, n_queries: c.full_queries, seed: c.full_seed], train, sidecar]
+            }
+    )
+    ch_full_train = ch_mined.filter { _key, _train, _sidecar, c -> !c.full_queries }
+        .map { key, train, sidecar, _c -> [key, train, sidecar] }
+        .mix(SAMPLE_FULL.out.trials.map { meta, dir -> [meta.collection, dir.resolve('v1.jsonl'), dir.resolve('v1.jsonl.json')] })
     MAKE_TRIALS(
         ch_full_train
-            .combine(ch_ready, by: 0)
-            .filter { _key, _train, _sidecar, c, _dir, _source, _domain -> (c.limited_trials as int) > 0 }
-            .map { key, train, sidecar, c, _dir, _source, _domain ->
-                [[id: taskId([key, 'trials']), collection: key, n_trials: c.limited_trials, n_queries: c.trial_queries, seed: c.trial_seed], train, sidecar]
+            .combine(ch_collection_rows.map { c -> [c.collection, c] }, by: 0)
+            .filter { _key, _train, _sidecar, c -> (c.limited_trials as int) > 0 }
+            .map { key, train, sidecar, c ->
+                [[id: taskId([key, 'trials']), collection: key, name: 'trials', n_trials: c.limited_trials, n_queries: c.trial_queries, seed: c.trial_seed], train, sidecar]
             }
     )
     ch_training_sets = ch_full_train.map { key, train, sidecar -> [[key, 'full', 'full'], train, sidecar] }
@@ -125,10 +135,10 @@ workflow {
     LORA_TRAIN(
         ch_trials.map { t, train, sidecar -> [t.collection, t, train, sidecar] }
             .combine(ch_ready, by: 0)
-            .map { key, t, train, sidecar, _c, _dir, source, _domain ->
+            .map { key, t, train, sidecar, c, _dir, source, _domain ->
                 def meta = [id: taskId([key, 'lora', t.setting, t.trial]), collection: key, arm: 'lora',
                             setting: t.setting, trial: t.trial, max_steps: t.max_steps]
-                [meta, source, train, sidecar]
+                [meta, source, train, sidecar, c]
             },
         ch_lora,
         ch_deepspeed
@@ -211,7 +221,7 @@ workflow {
         .mix(
             PREPARE_COLLECTION.out.versions, DOWNLOAD_MODEL.out.versions, MAKE_TINY.out.versions,
             PREPARE_TRAINING.out.versions, MAKE_TRIALS.out.versions, LORA_TRAIN.out.versions, SWEEP.out.versions,
-            SELECT_ALPHA.out.versions, MERGE.out.versions, ENCODE.out.versions, EVALUATE.out.versions,
+            SAMPLE_FULL.out.versions, SELECT_ALPHA.out.versions, MERGE.out.versions, ENCODE.out.versions, EVALUATE.out.versions,
             REPORT.out.versions
         )
         .unique { f -> f.text }

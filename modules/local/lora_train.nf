@@ -4,7 +4,7 @@ process LORA_TRAIN {
     label 'process_gpu'
 
     input:
-    tuple val(meta), path(model), path(train), path(sidecar)
+    tuple val(meta), path(model), path(train), path(sidecar), val(recipe)
     val lora
     path deepspeed_config
 
@@ -14,6 +14,7 @@ process LORA_TRAIN {
 
     script:
     def ds_opt = deepspeed_config ? "--deepspeed ${deepspeed_config}" : ''
+    def instruction = recipe.query_instruction.replace("'", "'\\''")
     def checkpointing = lora.gradient_checkpointing == 'true' ? '--gradient-checkpointing' : '--no-gradient-checkpointing'
     """
     lora_train.py \\
@@ -21,10 +22,12 @@ process LORA_TRAIN {
         --train ${train} \\
         --out adapter \\
         --max-steps ${meta.max_steps} \\
+        --pooling ${recipe.pooling} \\
+        --query-instruction '${instruction}' \\
         --lora-r ${lora.lora_r} \\
         --lora-alpha ${lora.lora_alpha} \\
         --lora-dropout ${lora.lora_dropout} \\
-        --target-modules ${lora.target_modules} \\
+        --lora-target-modules ${lora.target_modules} \\
         --temperature ${lora.temperature} \\
         --group-size ${lora.group_size} \\
         --per-device-batch ${lora.per_device_batch} \\
@@ -37,6 +40,7 @@ process LORA_TRAIN {
         --precision ${lora.precision} \\
         --seed ${lora.seed} \\
         --device ${params.device} \\
+        --no-progress \\
         ${checkpointing} ${ds_opt}
     plan.py versions --process ${task.process} --out versions.yml
     """

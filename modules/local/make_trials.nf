@@ -1,4 +1,5 @@
-// Limited-data trials v1..vN: seeded samples of a few labelled queries from the full training set.
+// Seeded samples of labelled queries from a training set: the limited-data trials v1..vN, and (included as
+// SAMPLE_FULL) the full setting's sample when the experiment caps it (e.g. 1,000 queries).
 process MAKE_TRIALS {
     tag "${meta.id}"
     label 'process_single'
@@ -7,14 +8,14 @@ process MAKE_TRIALS {
     tuple val(meta), path(train), path(sidecar)
 
     output:
-    tuple val(meta), path('trials'), emit: trials
-    path 'versions.yml',                      emit: versions
+    tuple val(meta), path("${meta.name}"), emit: trials
+    path 'versions.yml',                   emit: versions
 
     script:
     """
     prepare_training.py trials \\
         --train ${train} \\
-        --out trials \\
+        --out ${meta.name} \\
         --trials ${meta.n_trials} \\
         --queries ${meta.n_queries} \\
         --seed ${meta.seed}
@@ -22,9 +23,9 @@ process MAKE_TRIALS {
     """
 
     stub:
-    def names = (1..(meta.n_trials as int)).collect { i -> "trials/v${i}.jsonl trials/v${i}.jsonl.json" }.join(' ')
+    def names = (1..(meta.n_trials as int)).collect { i -> "${meta.name}/v${i}.jsonl ${meta.name}/v${i}.jsonl.json" }.join(' ')
     """
-    mkdir trials
+    mkdir ${meta.name}
     touch ${names}
     echo '"${task.process}": {mergeir: stub}' > versions.yml
     """

@@ -1,5 +1,5 @@
-// The full-data training set (Tevatron jsonl): labelled queries of the train split with the source model's
-// top-ranked non-relevant documents as hard negatives.
+// Every labelled query of the train split with the source model's top-ranked non-relevant documents as hard
+// negatives (Tevatron jsonl + sidecar). The full setting's set, and the pool the limited trials come from.
 process PREPARE_TRAINING {
     tag "${meta.id}"
     label 'process_gpu'
@@ -13,8 +13,9 @@ process PREPARE_TRAINING {
     path 'versions.yml',                                           emit: versions
 
     script:
-    def n_queries = meta.n_queries ? "--queries ${meta.n_queries}" : ''
+    // retries come after exit 75 (GPU out of memory) or a resource kill: halve the batch each time
     def batch_size = Math.max(1, (recipe.batch_size as int).intdiv(1 << (task.attempt - 1)))
+    def instruction = recipe.query_instruction.replace("'", "'\\''")
     """
     prepare_training.py mine \\
         --collection ${collection} \\
@@ -22,11 +23,12 @@ process PREPARE_TRAINING {
         --out train.jsonl \\
         --split ${recipe.train_split} \\
         --negatives ${lora.negatives} \\
-        --seed ${meta.seed} \\
-        --max-length ${lora.passage_max_length} \\
+        --pooling ${recipe.pooling} \\
+        --max-length ${recipe.max_length} \\
+        --query-instruction '${instruction}' \\
         --batch-size ${batch_size} \\
         --device ${params.device} \\
-        ${n_queries}
+        --no-progress
     plan.py versions --process ${task.process} --out versions.yml
     """
 

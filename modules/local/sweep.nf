@@ -13,6 +13,7 @@ process SWEEP {
     script:
     // retries come after exit 75 (GPU out of memory) or a resource kill: halve the batch each time
     def batch_size = Math.max(1, (recipe.batch_size as int).intdiv(1 << (task.attempt - 1)))
+    def restore = recipe.restore_source_embeddings == 'true' ? '--restore-source-embeddings' : '--no-restore-source-embeddings'
     def instruction = recipe.query_instruction.replace("'", "'\\''")
     """
     sweep.py \\
@@ -29,7 +30,8 @@ process SWEEP {
         --batch-size ${batch_size} \\
         --dtype ${recipe.dtype} \\
         --device ${params.device} \\
-        --depth ${recipe.sweep_depth}
+        --depth ${recipe.sweep_depth} \\
+        ${restore}
     plan.py versions --process ${task.process} --out versions.yml
     """
 

@@ -73,6 +73,7 @@ class CollectionSpec:
     trials: tuple[TrialSpec, ...]
     n_eval_queries: int | None = None
     revision: str | None = None  # dataset revision on the hub (miracl-ja, jqara), when pinned
+    full_queries: int | None = None  # full-setting training queries (None = every labelled query)
 
 
 @dataclass(frozen=True)
@@ -318,11 +319,11 @@ def load_experiment(path: str | Path) -> Experiment:
         if s not in SETTINGS:
             r.fail(w, f"unknown setting (known: {', '.join(SETTINGS)})")
         spec = r.mapping(spec, w)
-        unknown = set(spec) - {"n_queries", "seed_base", "steps_per_epoch"}
+        unknown = set(spec) - ({"seed_base"} if s == "full" else {"n_queries", "seed_base", "steps_per_epoch"})
         if unknown:
             r.fail(w, f"unknown keys {sorted(unknown)}")
         settings[s] = {
-            "n_queries": r.positive_int(spec, "n_queries", w, required=False, allow_none=True),
+            "n_queries": r.positive_int(spec, "n_queries", w, required=False) if s == "limited" else None,
             "seed_base": r.get(spec, "seed_base", w, int, required=False, default=0),
             "steps_per_epoch": r.positive_int(spec, "steps_per_epoch", w, required=False),
         }
@@ -335,7 +336,7 @@ def load_experiment(path: str | Path) -> Experiment:
         if not _KEY.match(str(key)):
             r.fail(w, "collection keys are lower-case words (a-z, 0-9, -, _)")
         c = r.mapping(c, w)
-        allowed = {"download", "path", "revision", "language", "domain_model", "query_instruction", "use_titles",
+        allowed = {"download", "path", "revision", "full_queries", "language", "domain_model", "query_instruction", "use_titles",
                    "eval_split", "train_split", "n_eval_queries", "quirks", "authors_training", "trials"}
         unknown = set(c) - allowed
         if unknown:
@@ -364,6 +365,7 @@ def load_experiment(path: str | Path) -> Experiment:
             trials=trials,
             n_eval_queries=r.positive_int(c, "n_eval_queries", w, required=False),
             revision=r.get(c, "revision", w, str, required=False),
+            full_queries=r.positive_int(c, "full_queries", w, required=False),
         )
         if "\n" in collections[key].query_instruction:
             r.fail(f"{w}.query_instruction", "must be one line (the prompt adds the newline before Query:)")
@@ -493,7 +495,7 @@ def plan(exp: Experiment, dataset: str = "all", settings: str = "full,limited", 
             "restore_source_embeddings": str(exp.merge["restore_source_embeddings"]).lower(),
             "alpha_selection": alpha_selection,
             # the full training set is also the pool the limited trials are drawn from (MAKE_TRIALS)
-            "pool_queries": _cell(full.get("n_queries")), "pool_seed": full.get("seed_base", 0),
+            "full_queries": _cell(cs.full_queries), "full_seed": full.get("seed_base", 0),
             "trial_queries": _cell(limited.get("n_queries")), "trial_seed": limited.get("seed_base", 0) + 1,
             "full_trials": sum(1 for t in cs.trials if t.setting == "full" and "full" in sets),
             "limited_trials": max([t.index for t in cs.trials if t.setting == "limited" and "limited" in sets],
@@ -505,7 +507,7 @@ def plan(exp: Experiment, dataset: str = "all", settings: str = "full,limited", 
             st = exp.settings[t.setting]
             trials.append({
                 "collection": c, "setting": t.setting, "trial": t.trial, "trial_index": t.index,
-                "n_queries": st["n_queries"] if st["n_queries"] is not None else "",
+                "n_queries": (st["n_queries"] if t.setting == "limited" else cs.full_queries) or "",
                 "seed": st["seed_base"] + t.index,
                 "max_steps": t.max_steps, "epochs": t.epochs if t.epochs is not None else "",
                 "paper_alpha_lower": _fmt(t.alpha_lower), "paper_alpha_upper": _fmt(t.alpha_upper),
