@@ -193,6 +193,18 @@ def test_cli_evaluate_candidates_reports_jqara_metric(tmp_path):
     assert m["mean"]["jqara_ndcg@10"] == pytest.approx(np.mean(list(ref.values())), abs=1e-6)
     run = read_trec(tmp_path / "res" / "run.trec")
     assert {k: set(v) for k, v in run.items()} == {k: set(v) for k, v in c.candidates("test").items()}
+    assert m["per_query"]["QA2020-0003"] == {"jqara_ndcg@10": 0.0}  # no relevant candidate: 0, but counted
+
+    # encode.py embeds judged queries only: the question without a relevant candidate may be absent
+    qids = (emb / "queries.ids").read_text().split()
+    keep = [i for i, x in enumerate(qids) if x != "QA2020-0003"]
+    np.save(emb / "queries.npy", q[keep])
+    (emb / "queries.ids").write_text("".join(f"{qids[i]}\n" for i in keep))
+    meta = json.loads((emb / "meta.json").read_text())
+    (emb / "meta.json").write_text(json.dumps({**meta, "n_queries": len(keep)}))
+    run_bin("evaluate.py", "--embeddings", emb, "--collection", c.root, "--out", tmp_path / "res2", check=True)
+    m2 = json.loads((tmp_path / "res2" / "metrics.json").read_text())
+    assert m2["mean"] == m["mean"] and m2["per_query"] == m["per_query"]
 
 
 def test_cli_evaluate_ranks_only_the_judged_pool(tmp_path):

@@ -40,6 +40,8 @@ def evaluate(
 
     Every judged query counts: one missing from the run scores 0 (trec_eval -c), so an incomplete run can
     not look better than it is. With `candidates`, `jqara_ndcg@10` is added for each question with candidates.
+    BEIR's `ignore_identical_ids` (dropping a document whose id equals the query id) is not applied: no
+    collection of the paper shares ids between queries and documents.
     """
     import pytrec_eval
 
@@ -187,7 +189,9 @@ def check_embeddings(emb, collection, split: str, where: str = "embeddings") -> 
     if unknown_d:
         raise MergeirError(f"{where}: document '{unknown_d[0]}' is not in collection {collection.root}")
     have_q = set(emb.query_ids)
-    missing_q = [q for q in collection.query_ids(split) if q not in have_q]
+    # judged queries must be there; a candidates-only question (no relevant candidate) may be absent: its
+    # JQaRA nDCG is 0 whatever the ranking, and pytrec_eval never sees it
+    missing_q = [q for q in collection.qrels(split) if q not in have_q]
     if missing_q:
         raise MergeirError(f"{where}: no embedding for query '{missing_q[0]}' of split '{split}' "
                            f"({len(missing_q)} missing)")
@@ -220,8 +224,8 @@ def evaluate_embeddings(
     split = split or coll.eval_split
     emb = read_embeddings(embeddings)
     check_embeddings(emb, coll, split, where=f"embeddings {embeddings}")
-    qids = coll.query_ids(split)
     row = {q: i for i, q in enumerate(emb.query_ids)}
+    qids = [q for q in coll.query_ids(split) if q in row]
     q_emb = emb.queries[[row[q] for q in qids]]
     run = search_collection(coll, split, q_emb, qids, emb.corpus, emb.corpus_ids, depth=depth)
     cands = coll.candidates(split)
@@ -244,10 +248,9 @@ def evaluate_embeddings(
                 "depth": depth,
                 "drop_first_qrel": drop_first_qrel,
                 "n_queries": len(qids),
-                "n_ranked_docs": len(emb.corpus_ids) if cands is None and coll.pool(split) is None
-                else (len(coll.pool(split)) if cands is None else None),
-                "search": "faiss IndexFlatIP (exact); ties: doc id descending (trec_eval order)"
-                          + ("; per-query candidates" if cands is not None else ""),
+                "search": "faiss IndexFlatIP (exact); ties: doc id descending (trec_eval order); ranked: "
+                          + ("each query's candidates" if cands is not None else
+                             f"the judged pool of {split}" if coll.pool(split) is not None else "the whole corpus"),
                 "tools": tool_versions(),
             },
         })
