@@ -56,15 +56,16 @@ SHARD_BYTES = 5_000_000_000
 # source files copied next to the merged weights: tokenizer, generation and sentence-transformers configs
 _NOT_COPIED = ("config.json", "provenance.json", "model.safetensors.index.json", "README.md")
 
-METHOD_HELP = """\
-linear: the paper's method. Per slice, weight alpha on the source and 1-alpha on the domain (normalised).
-slerp: spherical interpolation per tensor from the source (t=0) towards the domain; t = 1-alpha per slice.
-task_arithmetic: base + (alpha*(source-base) + (1-alpha)*(domain-base)); needs --base (the models' common
-  ancestor, e.g. Mistral-7B-v0.1); --density unused.
-ties: TIES (trim to --density of each task vector by magnitude, sign consensus, normalised mean); weights
-  alpha / 1-alpha; needs --base.
-dare_ties: DARE (random drop to --density, rescale) + TIES sign consensus; weights alpha / 1-alpha; needs --base;
-  --seed fixes the random drop."""
+METHOD_HELP = "\n".join([
+    "linear: the paper's method. Per slice, weight alpha on the source and 1-alpha on the domain (normalised).",
+    "slerp: spherical interpolation per tensor from the source (t=0) towards the domain, t = 1-alpha per slice.",
+    "task_arithmetic: base + alpha*(source-base) + (1-alpha)*(domain-base); needs --base (the models' common "
+    "ancestor, e.g. Mistral-7B-v0.1).",
+    "ties: TIES-merging of the task vectors source-base and domain-base: each trimmed to --density of its "
+    "largest-magnitude entries, sign consensus, weights alpha / 1-alpha (normalised); needs --base.",
+    "dare_ties: DARE (keep a random --density of each task vector, rescale) + TIES sign consensus, weights "
+    "alpha / 1-alpha; needs --base; --seed fixes the random drop.",
+])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -256,6 +257,10 @@ def run_mergekit(cfg: dict, out: Path, seed: int, device: str = "cpu") -> None:
     options = MergeOptions(copy_tokenizer=False, write_model_card=False, quiet=True, random_seed=seed,
                            safe_serialization=True, lazy_unpickle=False, trust_remote_code=False, device=device,
                            out_shard_size=SHARD_BYTES // 2)
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # mergekit sets the deprecated config.torch_dtype: a warning per merge
     try:
         run_merge(MergeConfiguration.model_validate(cfg), str(out), options)
     except MergeirError:
@@ -264,6 +269,7 @@ def run_mergekit(cfg: dict, out: Path, seed: int, device: str = "cpu") -> None:
         raise MergeirError(f"mergekit failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
     finally:
         LoaderCache().loaders.clear()  # its loaders are cached per path in a class-level dict: drop the views'
+        hf_logging.set_verbosity(verbosity)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -288,20 +294,30 @@ class _Verifier:
         return True
 
 
-def _expected_tol(s, d, alpha: float, dtype):
-    """Expected α·s + (1-α)·d in float64 and an elementwise bound: float32 accumulation plus rounding to dtype."""
+CLOSED_FORM = ("linear", "task_arithmetic")
+
+
+def _expected_tol(s, d, alpha: float, dtype, b=None):
+    """Expected α·s + (1-α)·d (task arithmetic: b + α(s-b) + (1-α)(d-b), the same number in exact arithmetic) in
+    float64, and an elementwise bound: float32 accumulation plus rounding to dtype."""
     import torch
 
     s64, d64 = s.double(), d.double()
-    exp = alpha * s64 + (1.0 - alpha) * d64
-    mag = alpha * s64.abs() + (1.0 - alpha) * d64.abs()
+    if b is None:
+        exp = alpha * s64 + (1.0 - alpha) * d64
+        mag = alpha * s64.abs() + (1.0 - alpha) * d64.abs()
+    else:
+        b64 = b.double()
+        exp = b64 + alpha * (s64 - b64) + (1.0 - alpha) * (d64 - b64)
+        mag = 2 * (b64.abs() + alpha * (s64 - b64).abs() + (1.0 - alpha) * (d64 - b64).abs())
     eps = torch.finfo(dtype).eps
     tiny = torch.finfo(dtype).tiny * eps  # spacing of the dtype's subnormals
     return exp, 2 * eps * mag + tiny
 
 
 def write_merged(merged_dir: Path, out: Path, source: Checkpoint, domain: Checkpoint, *, method: str,
-                 slices: list[Slice], dtype: str, restore: bool, verify_all_below: int = VERIFY_ALL_BELOW_BYTES) -> dict:
+                 slices: list[Slice], dtype: str, restore: bool, base: Checkpoint | None = None,
+                 verify_all_below: int = VERIFY_ALL_BELOW_BYTES) -> dict:
     """Re-key mergekit's output into the source's layout (deterministic shards), restore the source's input
     embeddings, copy tensors mergekit does not merge from the source, and verify every tensor written."""
     import torch
@@ -368,9 +384,10 @@ def write_merged(merged_dir: Path, out: Path, source: Checkpoint, domain: Checkp
                 t = merged_tensor(ckey)
                 if t.dtype != tdtype:
                     raise MergeirError(f"mergekit wrote {ckey} as {t.dtype}, expected {dtype}")
-                if method == "linear" and ver.wants(ckey, role, layer_pick):
+                if method in CLOSED_FORM and ver.wants(ckey, role, layer_pick):
                     alpha = alpha_for(role, slices)
-                    exp, tol = _expected_tol(source.tensor(ckey, tdtype), domain.tensor(ckey, tdtype), alpha, tdtype)
+                    b = base.tensor(ckey, tdtype) if method == "task_arithmetic" else None
+                    exp, tol = _expected_tol(source.tensor(ckey, tdtype), domain.tensor(ckey, tdtype), alpha, tdtype, b)
                     err = (t.double() - exp).abs()
                     bad = err > tol
                     if bad.any():
@@ -398,7 +415,7 @@ def write_merged(merged_dir: Path, out: Path, source: Checkpoint, domain: Checkp
         "verification": {
             "weighted_sums": ("every merged tensor" if not sample else
                               "sample: embeddings, pre/post tensors, every norm and one matrix per layer (rotating)")
-            if method == "linear" else "not applicable (only linear has a closed form)",
+            if method in CLOSED_FORM else f"not applicable ({method} has no closed form); all tensors checked finite",
             "tensors_compared": ver.checked,
             "max_abs_error": ver.max_abs_err,
             "tensors_checked_finite": ver.finite_checked,
@@ -455,7 +472,7 @@ def merge(source: str | os.PathLike, domain: str | os.PathLike, out: str | os.Pa
                               str(views["base"]) if bse is not None else None, dtype, density)
         run_mergekit(cfg, work / "merged", seed=seed, device=device)
         record = write_merged(work / "merged", tmp, src, dom, method=method, slices=slices, dtype=dtype,
-                              restore=restore_source_embeddings, verify_all_below=verify_all_below)
+                              restore=restore_source_embeddings, base=bse, verify_all_below=verify_all_below)
         names = {str(views["source"]): str(src.path.resolve()), str(views["domain"]): str(dom.path.resolve())}
         if bse is not None:
             names[str(views["base"])] = str(bse.path.resolve())
