@@ -3,7 +3,8 @@
 Layout (see docs/interfaces.md): `corpus.jsonl` (`_id`, `title`, `text`), `queries.jsonl` (`_id`, `text`),
 `qrels/<split>.tsv` (header; `query-id corpus-id score`), optional `candidates/<split>.tsv` (header;
 `query-id corpus-id`: the only documents that query ranks, JQaRA's 100 per question) and optional
-`collection.json`. Loading validates everything once, so later stages can trust ids and texts.
+`collection.json` (its optional `pools` {split: "judged"} makes that split rank only the documents judged in
+its qrels: MIRACL-ja's evaluation pool). Loading validates everything once, so later stages trust ids and texts.
 Loaders that build this layout from upstream releases (BEIR zips, MIRACL, JQaRA) live in `prepare_collection`.
 """
 
@@ -191,7 +192,8 @@ def _iter_tsv(path: Path, ncols: int, header: tuple[str, ...]) -> Iterable[tuple
                 cols = line.split("\t")
                 if cols[0] != header[0]:
                     raise MergeirError(
-                        f"{path}:1: expected a header line starting '{header[0]}' ({' '.join(header)}), got {line[:60]!r}"
+                        f"{path}:1: expected a header line starting '{header[0]}' ({' '.join(header)}), "
+                        f"got {line[:60]!r}"
                     )
                 continue
             if not line.strip():
@@ -287,7 +289,8 @@ def load_collection(path: str | os.PathLike) -> Collection:
     splits = meta.get("splits", found)
     for s in splits:
         if s not in found:
-            raise MergeirError(f"{root / COLLECTION_JSON}: split '{s}' listed but {qrels_dir / (s + '.tsv')} is missing")
+            raise MergeirError(f"{root / COLLECTION_JSON}: split '{s}' listed but "
+                               f"{qrels_dir / (s + '.tsv')} is missing")
     qrels = {s: _read_qrels(qrels_dir / f"{s}.tsv", corpus, queries) for s in splits}
     candidates = {}
     cdir = root / "candidates"
@@ -332,7 +335,8 @@ def load_collection(path: str | os.PathLike) -> Collection:
     if recorded:
         for rel, digest in coll.checksums.items():
             if rel in recorded and recorded[rel] != digest:
-                raise MergeirError(f"{root / rel}: contents changed since collection.json was written (sha256 mismatch)")
+                raise MergeirError(f"{root / rel}: contents changed since collection.json was written "
+                                   "(sha256 mismatch)")
         gone = sorted(set(recorded) - set(coll.checksums))
         if gone:
             raise MergeirError(f"collection {root}: {gone[0]} is listed in collection.json but missing")
@@ -371,7 +375,8 @@ def write_collection(
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "corpus.jsonl", "w", encoding="utf-8") as f:
         for i, d in corpus.items():
-            f.write(json.dumps({"_id": i, "title": d.get("title", "") or "", "text": d["text"]}, ensure_ascii=False) + "\n")
+            row = {"_id": i, "title": d.get("title", "") or "", "text": d["text"]}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
     with open(out / "queries.jsonl", "w", encoding="utf-8") as f:
         for i, t in queries.items():
             f.write(json.dumps({"_id": i, "text": t}, ensure_ascii=False) + "\n")
@@ -569,7 +574,8 @@ def _beir_root(path: Path, name: str | None):
         for cand in (path, path / name) if name else (path,):
             if (cand / "corpus.jsonl").is_file():
                 return cand
-        raise MergeirError(f"{path}: missing corpus.jsonl (expected a BEIR folder{' or ' + name + '/' if name else ''})")
+        also = f" or {name}/" if name else ""
+        raise MergeirError(f"{path}: missing corpus.jsonl (expected a BEIR folder{also})")
     if not zipfile.is_zipfile(path):
         raise MergeirError(f"{path}: neither a BEIR folder nor a zip file")
     z = zipfile.ZipFile(path)
@@ -721,7 +727,9 @@ def _prepare_miracl_ja(out: Path, cache: Path, source: str | None, revision: str
             for kind in ("topics", "qrels"):
                 hits = _find(root, f"{kind}.miracl-v1.0-ja-{split}.tsv")
                 files[f"{kind}-{split}"] = hits[0] if hits else None
-        shards = sorted(_find(root, "docs-*.jsonl*"), key=_shard_no)
+        shards = _find(root, "docs-*.jsonl*")
+        ja = [p for p in shards if p.parent.name == "miracl-corpus-v1.0-ja"]  # a full snapshot holds 18 languages
+        shards = sorted(ja or shards, key=_shard_no)
         origin = str(root.resolve())
     else:
         if source:
@@ -844,7 +852,8 @@ def _prepare_jqara(out: Path, cache: Path, source: str | None, revision: str) ->
             for where, r in _read_rows(path):
                 miss = [k for k in _JQARA_FIELDS if r.get(k) is None]
                 if miss:
-                    raise MergeirError(f"{where}: missing field '{miss[0]}' (JQaRA rows need {', '.join(_JQARA_FIELDS)})")
+                    raise MergeirError(f"{where}: missing field '{miss[0]}' "
+                                       f"(JQaRA rows need {', '.join(_JQARA_FIELDS)})")
                 q, d, text, question = str(r["q_id"]), str(r["passage_row_id"]), r["text"], r["question"]
                 try:
                     label = int(r["label"])
