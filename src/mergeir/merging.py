@@ -525,7 +525,7 @@ def _copy_source_files(src: Path, dest: Path) -> None:
         rel = p.relative_to(src)
         if not p.is_file() or any(part.startswith(".") for part in rel.parts):
             continue
-        if rel.name in _NOT_COPIED or rel.suffix in (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl"):
+        if rel.as_posix() in _NOT_COPIED or rel.suffix in (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl"):
             continue
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(p, dest / rel)

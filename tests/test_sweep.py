@@ -1,0 +1,116 @@
+"""The in-memory α sweep: grid artifact, per-point metrics equal to an independent encode+evaluate of the same
+merge, the authors' folder codes, the recorded split, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers_cli import assert_one_error, run_bin
+from helpers_merging import TINY_BEIR, build_models, leftovers
+from mergeir.errors import MergeirError
+from mergeir.sweep import alpha_code, parse_grid, run_sweep
+
+GRID = [0.5, 1.0]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    return build_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def grid_dir(models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "grid"
+    run_bin("sweep.py", "--source", models["source"], "--domain", models["domain"], "--collection", TINY_BEIR,
+            "--out", out, "--grid", ",".join(map(str, GRID)), "--device", "cpu", check=True)
+    return out
+
+
+@pytest.mark.parametrize("alpha,code", [(0, "00"), (0.25, "025"), (0.5, "05"), (0.75, "075"), (1, "10")])
+def test_alpha_codes_are_the_authors(alpha, code):
+    assert alpha_code(alpha) == code
+
+
+def test_parse_grid_checks_values():
+    assert parse_grid("0,0.25,1") == [0.0, 0.25, 1.0]
+    for bad, msg in (("0,1.5", "within"), ("0,x", "not a number"), ("0.5,0.5", "twice"), ("", "not a number")):
+        with pytest.raises(MergeirError, match=msg):
+            parse_grid(bad)
+
+
+def test_grid_artifact_records_every_point_and_its_split(grid_dir):
+    doc = json.loads((grid_dir / "grid.json").read_text())
+    assert doc["collection"] == "tiny-beir" and doc["split"] == "train" and doc["eval_split"] == "test"
+    assert doc["grid"] == GRID
+    assert [(p["alpha_lower"], p["alpha_upper"], p["dir"]) for p in doc["points"]] == [
+        (0.5, 0.5, "points/05_05"), (0.5, 1.0, "points/05_10"), (1.0, 0.5, "points/10_05"), (1.0, 1.0, "points/10_10")]
+    train_qids = {ln.split("\t")[0] for ln in (TINY_BEIR / "qrels" / "train.tsv").read_text().splitlines()[1:]}
+    for p in doc["points"]:
+        m = json.loads((grid_dir / p["dir"] / "metrics.json").read_text())
+        assert m["split"] == "train" and m["embeddings_meta"]["split"] == "train"
+        assert m["tags"]["alpha_lower"] == p["alpha_lower"] and m["tags"]["alpha_upper"] == p["alpha_upper"]
+        assert set(m["per_query"]) == train_qids
+        assert p["ndcg_cut_10"] == m["mean"]["ndcg_cut_10"]
+        assert np.isclose(m["mean"]["ndcg_cut_10"], np.mean([v["ndcg_cut_10"] for v in m["per_query"].values()]))
+        assert (grid_dir / p["dir"] / "run.trec").is_file()
+    # the selection stage reads it (and would refuse it were it the test split)
+    from mergeir.selection import load_grid
+
+    assert len(load_grid(grid_dir).points) == 4
+
+
+def test_grid_points_equal_encoding_the_written_merge(grid_dir, models, tmp_path):
+    """Point (0.5, 1.0) scored in memory == bin/merge.py's model encoded and evaluated independently; point (1, 1)
+    == the source itself."""
+    from mergeir.collections import load_collection
+    from mergeir.encoding import encode_collection, load_encoder
+    from mergeir.evaluation import evaluate
+    from mergeir.merging import merge
+    from mergeir.retrieval import search
+
+    coll = load_collection(TINY_BEIR)
+    merged = tmp_path / "merged"
+    merge(models["source"], models["domain"], merged, alpha_lower=0.5, alpha_upper=1.0, dtype="float32")
+    for folder, code in ((merged, "05_10"), (models["source"], "10_10")):
+        model, tok = load_encoder(folder, dtype="float32", device="cpu")
+        emb = encode_collection(model, tok, coll, "train", pooling="last", max_length=1024, batch_size=16)
+        run = search(emb.queries, emb.query_ids, emb.corpus, emb.corpus_ids, depth=100)
+        expect = evaluate(run, coll.qrels("train"))
+        got = json.loads((grid_dir / "points" / code / "metrics.json").read_text())
+        assert got["per_query"].keys() == expect["per_query"].keys()
+        for q in expect["per_query"]:
+            assert got["per_query"][q]["ndcg_cut_10"] == pytest.approx(expect["per_query"][q]["ndcg_cut_10"], abs=1e-9)
+
+
+def test_sweep_rewrites_only_what_changed(models):
+    from mergeir.encoding import load_encoder
+    from mergeir.merging import AlphaSweep
+
+    model, _ = load_encoder(models["source"], dtype="float32", device="cpu")
+    sweep = AlphaSweep(model, models["source"], models["domain"], split_layer=1)
+    n = len(sweep.mergeable)
+    assert sweep.set(0.5, 0.5) == n
+    assert sweep.set(0.5, 0.75) == 3 * 9 + 1  # layers [1, 4) and the final norm
+    assert sweep.set(0.25, 0.75) == 9  # layer 0 only: input embeddings stay the source's
+    assert sweep.set(0.25, 0.75) == 0
+
+
+def test_bad_sweep_input_leaves_nothing(models, tmp_path):
+    out = tmp_path / "grid"
+    base = ["--source", models["source"], "--domain", models["domain"], "--collection", TINY_BEIR, "--out", out,
+            "--device", "cpu"]
+    assert_one_error(run_bin("sweep.py", *base, "--grid", "0,1.5"), "within [0, 1]")
+    assert_one_error(run_bin("sweep.py", *base, "--split", "dev"), "no qrels for split 'dev'")
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_collection_without_train_split_needs_split(models, tmp_path):
+    import shutil
+
+    coll = tmp_path / "coll"
+    shutil.copytree(TINY_BEIR, coll)
+    (coll / "qrels" / "train.tsv").unlink()
+    with pytest.raises(MergeirError, match="no train_split"):
+        run_sweep(models["source"], models["domain"], coll, tmp_path / "grid", device="cpu")
+    assert not (tmp_path / "grid").exists()
