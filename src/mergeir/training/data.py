@@ -1,0 +1,124 @@
+"""Training sets in Tevatron's JSON-lines format, with a sidecar `<file>.json` saying where they came from.
+
+Row: {"query_id", "query", "positive_passages": [{"docid","title","text"}], "negative_passages": [...]}.
+The query is stored raw; the query prefix (instruction) is added at training time, as Tevatron does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import MergeirError
+from ..io import atomic_write_text, dumps_json, iter_jsonl, read_json, sha256_file
+
+SIDECAR_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class Passage:
+    docid: str
+    title: str
+    text: str
+
+    def to_json(self) -> dict:
+        return {"docid": self.docid, "title": self.title, "text": self.text}
+
+    @property
+    def full_text(self) -> str:
+        """Tevatron's passage text: title + " " + text (text alone when there is no title)."""
+        return f"{self.title} {self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    query_id: str
+    query: str
+    positives: tuple[Passage, ...]
+    negatives: tuple[Passage, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "query_id": self.query_id,
+            "query": self.query,
+            "positive_passages": [p.to_json() for p in self.positives],
+            "negative_passages": [p.to_json() for p in self.negatives],
+        }
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    return Path(str(path) + SIDECAR_SUFFIX)
+
+
+def _passages(path: Path, n: int, obj: dict, key: str) -> tuple[Passage, ...]:
+    rows = obj.get(key, [])
+    if not isinstance(rows, list):
+        raise MergeirError(f"{path}:{n}: {key} must be a list")
+    out = []
+    for i, p in enumerate(rows):
+        if not isinstance(p, dict) or "text" not in p:
+            raise MergeirError(f"{path}:{n}: {key}[{i}] must be an object with 'text'")
+        docid = p.get("docid", p.get("_id", ""))
+        out.append(Passage(str(docid), str(p.get("title") or ""), str(p["text"])))
+    return tuple(out)
+
+
+def read_training_set(path: str | os.PathLike) -> list[TrainingExample]:
+    """Read and check a Tevatron training file: every row needs an id, a query and a positive passage."""
+    path = Path(path)
+    examples, seen = [], set()
+    for n, obj in iter_jsonl(path):
+        qid = obj.get("query_id")
+        if qid is None or "query" not in obj:
+            raise MergeirError(f"{path}:{n}: a training row needs 'query_id' and 'query'")
+        qid = str(qid)
+        if qid in seen:
+            raise MergeirError(f"{path}:{n}: query_id {qid} appears twice")
+        seen.add(qid)
+        pos = _passages(path, n, obj, "positive_passages")
+        if not pos:
+            raise MergeirError(f"{path}:{n}: query {qid} has no positive_passages")
+        examples.append(TrainingExample(qid, str(obj["query"]), pos, _passages(path, n, obj, "negative_passages")))
+    if not examples:
+        raise MergeirError(f"{path}: training file has no rows")
+    return examples
+
+
+def read_sidecar(path: str | os.PathLike) -> dict | None:
+    """The sidecar of a training file, or None when it has none (e.g. a hand-made file)."""
+    p = sidecar_path(path)
+    return read_json(p, "training-set sidecar") if p.is_file() else None
+
+
+def training_set_text(examples) -> str:
+    return "".join(json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in examples)
+
+
+def write_training_set(path: str | os.PathLike, examples, sidecar: dict) -> None:
+    """Write the jsonl and its sidecar (which gets the jsonl's sha256, query ids and negative counts).
+
+    The jsonl is renamed into place last, so a reader that sees it also sees its sidecar; a failure
+    leaves neither new file behind."""
+    path = Path(path)
+    examples = list(examples)
+    body = path.with_name(f".{path.name}.tmp-body")
+    side = sidecar_path(path)
+    atomic_write_text(body, training_set_text(examples))
+    wrote_side = False
+    try:
+        meta = dict(sidecar)
+        meta["query_ids"] = [e.query_id for e in examples]
+        meta["n_queries"] = len(examples)
+        counts = [len(e.negatives) for e in examples]
+        meta["n_negatives"] = {"min": min(counts), "max": max(counts), "total": sum(counts)} if counts else None
+        meta["sha256"] = sha256_file(body)
+        atomic_write_text(side, dumps_json(meta))
+        wrote_side = True
+        os.replace(body, path)
+    except BaseException:
+        body.unlink(missing_ok=True)
+        if wrote_side:
+            side.unlink(missing_ok=True)
+        raise
