@@ -251,6 +251,22 @@ def train_lora(
     precision = _precision(recipe, dev)
     ds_path = Path(deepspeed_config) if deepspeed_config is not None else None
     ds_raw = read_json(ds_path, "--deepspeed config") if ds_path is not None else None
+    with atomic_dir(out) as tmp:  # an unwritable --out fails here, before the model is loaded
+        losses, prov = _train(model_dir, tmp, examples, queries, recipe, max_steps, dev, precision, ds_path, ds_raw,
+                              progress)
+        prov.update({
+            "train_file": {"path": str(train_file), "sha256": sha256_file(train_file), "sidecar": sidecar},
+            "query_instruction": query_instruction,
+            "query_prefix": query_prefix,
+        })
+        write_json(tmp / "provenance.json", dict(sorted(prov.items())))
+    return TrainResult(Path(out), losses, prov)
+
+
+def _train(model_dir, tmp: Path, examples, queries, recipe: Recipe, max_steps: int, dev, precision: str,
+           ds_path: Path | None, ds_raw: dict | None, progress: bool) -> tuple[list[float], dict]:
+    """The loop proper: load, wrap with LoRA, train, save the adapter and the log into `tmp`."""
+    import torch
 
     torch.manual_seed(recipe.seed)
     base, tokenizer = load_encoder(model_dir, None, "float32", str(dev))
@@ -281,74 +297,69 @@ def train_lora(
     losses: list[float] = []
     stream = micro_batches(len(examples), recipe.per_device_batch, recipe.seed)
     start = time.monotonic()
-    with atomic_dir(out) as tmp:
-        log = open(tmp / LOG_NAME, "w", encoding="utf-8")
-        bar = tqdm(total=max_steps, desc="lora", unit="step", file=sys.stderr, disable=not progress)
-        try:
-            for step in range(1, max_steps + 1):
-                lr = engine.get_lr()[0] if engine is not None else optimizer.param_groups[0]["lr"]
-                micro, epoch, n_queries = [], 0, 0
-                for _ in range(recipe.grad_accum):
-                    epoch, items = next(stream)
-                    q_texts, p_texts = build_group_batch(examples, queries, items, epoch=epoch, recipe=recipe)
-                    with torch.autocast(dev.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                        loss = group_loss(forward, tokenizer, q_texts, p_texts, recipe, dev)
-                    if engine is not None:
-                        engine.backward(loss)  # DeepSpeed scales by 1/grad_accum itself
-                        engine.step()  # steps the optimizer and scheduler at the accumulation boundary
-                    elif scaler is not None:
-                        scaler.scale(loss / recipe.grad_accum).backward()
-                    else:
-                        (loss / recipe.grad_accum).backward()
-                    micro.append(float(loss.detach()))
-                    n_queries += len(items)
-                grad_norm = None
-                if engine is None:
-                    if scaler is not None:
-                        scaler.unscale_(optimizer)
-                    grad_norm = float(torch.nn.utils.clip_grad_norm_(
-                        [p for g in optimizer.param_groups for p in g["params"]], recipe.max_grad_norm))
-                    if scaler is not None:
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    scheduler.step()
-                step_loss = sum(micro) / len(micro)
-                if step_loss != step_loss:  # NaN: stop rather than save a broken adapter
-                    raise MergeirError(f"loss became NaN at step {step}; try a lower --lr")
-                losses.append(step_loss)
-                row = {"step": step, "loss": step_loss, "lr": lr, "epoch": epoch, "queries": n_queries,
-                       "grad_norm": grad_norm, "elapsed_s": round(time.monotonic() - start, 3)}
-                log.write(json.dumps(row) + "\n")
-                log.flush()
-                bar.update(1)
-                bar.set_postfix(loss=f"{step_loss:.4f}")
-        finally:
-            bar.close()
-            log.close()
-        _save_adapter(model, tmp, zero3=engine is not None and _zero_stage(ds_config) == 3)
-        prov = {
-            "kind": "lora-adapter",
-            "backend": "mergeir",
-            "base_model": base_desc,
-            "train_file": {"path": str(train_file), "sha256": sha256_file(train_file), "sidecar": sidecar},
-            "max_steps": max_steps,
-            "recipe": recipe.to_json(),
-            "target_modules": sorted(model.peft_config["default"].target_modules),
-            "query_instruction": query_instruction,
-            "query_prefix": query_prefix,
-            "query_example": queries[0],
-            "precision": precision,
-            "device": dev.type,
-            "deepspeed": None if ds_path is None else {
-                "config": str(ds_path), "sha256": sha256_file(ds_path), "resolved": ds_config},
-            "final_loss": losses[-1],
-            "tool_versions": _tool_versions(engine is not None),
-        }
-        write_json(tmp / "provenance.json", prov)
-    return TrainResult(Path(out), losses, prov)
+    log = open(tmp / LOG_NAME, "w", encoding="utf-8")
+    bar = tqdm(total=max_steps, desc="lora", unit="step", file=sys.stderr, disable=not progress)
+    try:
+        for step in range(1, max_steps + 1):
+            lr = engine.get_lr()[0] if engine is not None else optimizer.param_groups[0]["lr"]
+            micro, epoch, n_queries = [], 0, 0
+            for _ in range(recipe.grad_accum):
+                epoch, items = next(stream)
+                q_texts, p_texts = build_group_batch(examples, queries, items, epoch=epoch, recipe=recipe)
+                with torch.autocast(dev.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    loss = group_loss(forward, tokenizer, q_texts, p_texts, recipe, dev)
+                if engine is not None:
+                    engine.backward(loss)  # DeepSpeed scales by 1/grad_accum itself
+                    engine.step()  # steps the optimizer and scheduler at the accumulation boundary
+                elif scaler is not None:
+                    scaler.scale(loss / recipe.grad_accum).backward()
+                else:
+                    (loss / recipe.grad_accum).backward()
+                micro.append(float(loss.detach()))
+                n_queries += len(items)
+            grad_norm = None
+            if engine is None:
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(
+                    [p for g in optimizer.param_groups for p in g["params"]], recipe.max_grad_norm))
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+            step_loss = sum(micro) / len(micro)
+            if step_loss != step_loss:  # NaN: stop rather than save a broken adapter
+                raise MergeirError(f"loss became NaN at step {step}; try a lower --lr")
+            losses.append(step_loss)
+            row = {"step": step, "loss": step_loss, "lr": lr, "epoch": epoch, "queries": n_queries,
+                   "grad_norm": grad_norm, "elapsed_s": round(time.monotonic() - start, 3)}
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.4f}")
+    finally:
+        bar.close()
+        log.close()
+    _save_adapter(model, tmp, zero3=engine is not None and _zero_stage(ds_config) == 3)
+    prov = {
+        "kind": "lora-adapter",
+        "backend": "mergeir",
+        "base_model": base_desc,
+        "max_steps": max_steps,
+        "recipe": recipe.to_json(),
+        "target_modules": sorted(model.peft_config["default"].target_modules),
+        "query_example": queries[0],
+        "precision": precision,
+        "device": dev.type,
+        "deepspeed": None if ds_path is None else {
+            "config": str(ds_path), "sha256": sha256_file(ds_path), "resolved": ds_config},
+        "final_loss": losses[-1],
+        "tool_versions": _tool_versions(engine is not None),
+    }
+    return losses, prov
 
 
 def _zero_stage(config: dict | None) -> int:
