@@ -7,14 +7,14 @@ process MAKE_TINY {
     tuple val(meta), path(collection)
 
     output:
-    tuple val(meta), path('tiny'), emit: models
+    tuple val(meta), path('models'), emit: models
     path 'versions.yml',           emit: versions
 
     script:
     """
     make_tiny.py models \\
         --collection ${collection} \\
-        --out tiny \\
+        --out models \\
         --seed ${meta.seed} \\
         --layers ${meta.layers}
     plan.py versions --process ${task.process} --out versions.yml
@@ -22,8 +22,8 @@ process MAKE_TINY {
 
     stub:
     """
-    mkdir -p tiny/source tiny/domain
-    touch tiny/source/config.json tiny/domain/config.json
+    mkdir -p models/source models/domain
+    touch models/source/config.json models/domain/config.json
     echo '"${task.process}": {mergeir: stub}' > versions.yml
     """
 }
