@@ -167,7 +167,7 @@ def _write_variant(tmp_path, edit) -> Path:
     (lambda d: d["collections"]["tiny"]["trials"]["full"]["full"].pop("max_steps"),
      r"collections\.tiny\.trials\.full\.full: give max_steps"),
     (lambda d: d["collections"]["tiny"]["trials"]["limited"]["v2"].update(max_steps=5),
-     r"max_steps 5 != epochs 2 x steps_per_epoch 1"),
+     r"max_steps 5 != epochs 2 x steps_per_epoch 3"),
     (lambda d: d.update(colections={}), r"top level: unknown keys \['colections'\]"),
     (lambda d: d["lora"].update(lr=-1), r"lora\.lr: must be > 0"),
     (lambda d: d["merge"].update(split_layer=4), r"merge\.split_layer: 4 must be below tiny\.layers 4"),

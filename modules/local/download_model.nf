@@ -4,7 +4,7 @@ process DOWNLOAD_MODEL {
     label 'process_low'
 
     input:
-    tuple val(meta), val(repo_id), val(revision), path(source)
+    tuple val(meta), val(repo_id), val(revision), path(source, stageAs: 'upstream/*')
 
     output:
     tuple val(meta), path("${meta.model}"), emit: model

@@ -4,7 +4,7 @@ process PREPARE_COLLECTION {
     label 'process_low'
 
     input:
-    tuple val(meta), val(download), path(source)
+    tuple val(meta), val(download), path(source, stageAs: 'upstream/*')
 
     output:
     tuple val(meta), path("${meta.collection}"), emit: collection
