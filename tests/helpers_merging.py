@@ -76,6 +76,15 @@ def state(folder: Path) -> dict:
     return out
 
 
+def bits_equal(a, b) -> bool:
+    """Same dtype, shape and bytes (torch.equal calls -0.0 and +0.0 equal; this does not)."""
+    import torch
+
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return torch.equal(a.contiguous().view(torch.uint8), b.contiguous().view(torch.uint8))
+
+
 def leftovers(parent: Path) -> list[str]:
     """Temporary folders a failed stage might leave next to --out."""
     return sorted(p.name for p in Path(parent).iterdir() if p.name.startswith("."))

@@ -2,16 +2,12 @@
 other mergekit methods, BERT pairs, the in-memory sweep's equality with mergekit, and bad input."""
 
 import json
-import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from helpers_cli import assert_one_error, run_bin
-from helpers_merging import LAYERS, TINY_BEIR, build_bert_pair, build_models, leftovers, state
+from helpers_merging import LAYERS, TINY_BEIR, bits_equal, build_bert_pair, build_models, leftovers, state
 from mergeir.errors import MergeirError
 from mergeir.merging import AlphaSweep, make_slices, merge, write_merged
 from mergeir.models import open_checkpoint
@@ -173,21 +169,25 @@ def test_outputs_are_byte_identical_under_different_hash_seeds(models, tmp_path)
 
 def test_sweep_weights_equal_the_mergekit_merge(models, tmp_path):
     """AlphaSweep rewrites the encoder in place; after walking through other points its weights are bit-identical
-    to bin/merge.py's output for the same alphas and dtype."""
+    to bin/merge.py's output for the same alphas and dtype (also at alpha 0 and 1, where it copies)."""
     from transformers import AutoModel
 
-    out = tmp_path / "m"
-    merge(models["source"], models["domain"], out, alpha_lower=0.25, alpha_upper=0.75, dtype="float16")
-    written = state(out)
+    written = {}
+    for point in ((0.25, 0.75), (0.0, 1.0)):
+        merge(models["source"], models["domain"], tmp_path / str(point), alpha_lower=point[0], alpha_upper=point[1],
+              dtype="float16")
+        written[point] = state(tmp_path / str(point))
     model = AutoModel.from_pretrained(str(models["source"]), dtype=torch.float16)
     sweep = AlphaSweep(model, models["source"], models["domain"])
-    assert sweep.set(1.0, 1.0) == len(written)
+    assert sweep.set(1.0, 1.0) == len(written[(0.0, 1.0)])
     assert sweep.set(0.25, 1.0) == 9 * LAYERS // 2  # only the lower half changes
     assert sweep.set(0.25, 0.75) == 9 * LAYERS // 2 + 1  # the upper half and the final norm
-    got = sweep.state_dict()
-    assert sorted(got) == sorted(written)
-    for k in got:
-        assert torch.equal(got[k], written[k]), k
+    for point in ((0.25, 0.75), (0.0, 1.0)):
+        sweep.set(*point)
+        got = sweep.state_dict()
+        assert sorted(got) == sorted(written[point])
+        for k in got:
+            assert bits_equal(got[k], written[point][k]), (point, k)
 
 
 def test_task_arithmetic_is_checked_and_slerp_ends_at_its_inputs(models, raw, tmp_path):
@@ -368,6 +368,16 @@ def test_nan_in_an_input_fails_the_merge_and_leaves_nothing(models, tmp_path):
     with pytest.raises(MergeirError, match="layers.3.mlp.up_proj.weight contains NaN"):
         merge(models["source"], bad, out, alpha_lower=0.5, alpha_upper=0.5, dtype="float32")
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_large_models_verify_a_stated_sample(models, tmp_path):
+    """Above the size limit every tensor is still checked finite, but only a stated sample against its weighted
+    sum: every 1-D tensor (norms) and one matrix per layer, plus the final norm."""
+    prov = merge(models["source"], models["domain"], tmp_path / "m", alpha_lower=0.5, alpha_upper=0.25,
+                 dtype="float32", verify_all_below=0)
+    v = prov["verification"]
+    assert v["weighted_sums"].startswith("sample:")
+    assert v["tensors_compared"] == 1 + LAYERS * 3 and v["tensors_checked_finite"] == v["tensors_written"]
 
 
 def test_verification_catches_a_wrong_tensor(models, tmp_path):

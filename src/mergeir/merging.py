@@ -31,14 +31,12 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import MergeirError
-from .io import atomic_dir, atomic_write_text, dumps_json, write_json
+from .io import atomic_dir, atomic_write_text, write_json
 from .models import (
     CANONICAL_PREFIX,
     ST_DTYPE_BYTES,
     Checkpoint,
     check_compatible,
-    from_canonical,
-    key_role,
     open_checkpoint,
     read_safetensors_header,
     to_canonical,
@@ -115,10 +113,11 @@ def _torch_dtype(name: str):
     return getattr(torch, name)
 
 
-def linear_mix(s, d, alpha: float, out=None, scratch=None):
-    """α·s + (1-α)·d exactly as mergekit 0.1.5's `linear` computes it: float32 accumulation of the inputs (already in
-    the merge dtype), divided by the weight sum, cast back to the inputs' dtype — so the sweep's weights are
-    bit-identical to a mergekit merge."""
+def linear_mix(s, d, alpha: float, out=None, scratch=None, dtype=None):
+    """α·s + (1-α)·d exactly as mergekit 0.1.5's `linear` computes it: the inputs in the merge dtype, accumulated in
+    float32 from zero, divided by the weight sum, cast back to the merge dtype — so the sweep's weights are
+    bit-identical to a mergekit merge. `s`/`d` may be float32 copies of merge-dtype tensors (an exact upcast that
+    makes the CPU kernels several times faster); `dtype` is then the merge dtype."""
     import torch
 
     w = torch.tensor([alpha, 1.0 - alpha], dtype=torch.float32, device=s.device)
@@ -126,9 +125,11 @@ def linear_mix(s, d, alpha: float, out=None, scratch=None):
     acc.zero_()
     acc.addcmul_(s, w[0])
     acc.addcmul_(d, w[1])
-    acc.div_(w.sum())
+    total = w.sum()
+    if total.item() != 1.0:  # dividing by exactly 1.0 changes no bit
+        acc.div_(total)
     if out is None:
-        return acc.to(s.dtype)
+        return acc.to(dtype or s.dtype)
     out.copy_(acc)
     return out
 
@@ -152,12 +153,11 @@ def _register_bert_architecture() -> None:
     jd.NAME_TO_ARCH["MergeirBertModel"] = [jd._load_architecture_json(json.dumps(data))]
 
 
-def _rekey_safetensors(src: Path, dst: Path, rename) -> dict[str, str]:
-    """Copy a safetensors file with renamed tensors: a new header over the same data bytes (no tensor is decoded)."""
+def _rekey_safetensors(src: Path, dst: Path, rename) -> None:
+    """Copy a safetensors file with renamed tensors: a new header over the same data bytes (no tensor is decoded;
+    data offsets are relative to the end of the header, so they stay valid)."""
     header = read_safetensors_header(src)
-    new = {}
-    for k, v in header.items():
-        new[k if k == "__metadata__" else rename(k)] = v
+    new = {(k if k == "__metadata__" else rename(k)): v for k, v in header.items()}
     raw = json.dumps(new, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
     with open(src, "rb") as f:
@@ -167,7 +167,6 @@ def _rekey_safetensors(src: Path, dst: Path, rename) -> dict[str, str]:
             g.write(struct.pack("<Q", len(raw)))
             g.write(raw)
             shutil.copyfileobj(f, g, 16 << 20)
-    return {k: v for k, v in zip(header, new) if k != "__metadata__"}
 
 
 def write_view(ckpt: Checkpoint, dest: Path, hide: Iterable[str] = ()) -> Path:
@@ -255,8 +254,7 @@ def run_mergekit(cfg: dict, out: Path, seed: int, device: str = "cpu") -> None:
 
     _register_bert_architecture()
     options = MergeOptions(copy_tokenizer=False, write_model_card=False, quiet=True, random_seed=seed,
-                           safe_serialization=True, lazy_unpickle=False, trust_remote_code=False, device=device,
-                           out_shard_size=SHARD_BYTES // 2)
+                           safe_serialization=True, lazy_unpickle=False, trust_remote_code=False, device=device)
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
@@ -278,20 +276,16 @@ def run_mergekit(cfg: dict, out: Path, seed: int, device: str = "cpu") -> None:
 
 @dataclass
 class _Verifier:
-    method: str
-    slices: list[Slice]
-    restore: bool
-    sample: bool
+    sample: bool  # large model: a stated sample of the weighted sums (every tensor is still checked finite)
+    layer_pick: dict  # layer -> the one matrix of that layer the sample compares (rotating over the layer's matrices)
     checked: int = 0
     finite_checked: int = 0
     max_abs_err: float = 0.0
 
-    def wants(self, ckey: str, role, layer_pick: dict[int, str]) -> bool:
-        if not self.sample or role[0] in ("embed", "pre", "post"):
-            return True
-        if role[0] == "layer":
-            return layer_pick.get(role[1]) == ckey or ckey.endswith("norm.weight")
-        return True
+    def wants(self, ckey: str, role, ndim: int) -> bool:
+        if not self.sample or role[0] != "layer" or ndim == 1:
+            return True  # embeddings, pre/post tensors, norms and biases: always
+        return self.layer_pick.get(role[1]) == ckey
 
 
 CLOSED_FORM = ("linear", "task_arithmetic")
@@ -334,21 +328,21 @@ def write_merged(merged_dir: Path, out: Path, source: Checkpoint, domain: Checkp
         h = handles.get(name) or handles.setdefault(name, safe_open(str(merged_dir / name), framework="pt"))
         return h.get_tensor(ckey)
 
-    sample = source.nbytes() > verify_all_below
-    ver = _Verifier(method, slices, restore, sample)
-    # sample rule for large models: every norm, embedding and pre/post tensor, plus one matrix per layer, rotating
+    mergeable = source.mergeable()
+    missing = [k for k in mergeable if k not in produced]
+    if missing:  # never fill a tensor mergekit skipped with the source's: that is the silent failure we guard
+        raise MergeirError(f"mergekit did not write {missing[0]} ({len(missing)} merged tensors missing)")
+    # sample rule for large models: embeddings, pre/post tensors, every 1-D tensor, and one matrix per layer
     layer_keys: dict[int, list[str]] = {}
-    for ckey, role in source.mergeable().items():
+    for ckey, role in mergeable.items():
         if role[0] == "layer" and len(source.shape(ckey)) > 1:
             layer_keys.setdefault(role[1], []).append(ckey)
-    layer_pick = {i: sorted(ks)[i % len(ks)] for i, ks in layer_keys.items()}
+    ver = _Verifier(sample=source.nbytes() > verify_all_below,
+                    layer_pick={i: sorted(ks)[i % len(ks)] for i, ks in layer_keys.items()})
 
-    mergeable = source.mergeable()
-    plan: list[tuple[str, str]] = []  # (native key in the source's layout, canonical key)
-    for ckey, native in source.canonical.items():
-        plan.append((native, ckey))
+    plan = [(native, ckey) for ckey, native in source.canonical.items()]  # (source-layout key, canonical key)
     dropped = sorted(k for k in produced if k not in source.canonical and not k.startswith("mergeir_hidden."))
-    copied = sorted(native for native, ckey in plan if ckey not in mergeable or ckey not in produced)
+    copied = sorted(native for native, ckey in plan if ckey not in mergeable)
 
     # shard assignment from header sizes alone, so it is the same in every run
     def nbytes(ckey):
@@ -374,17 +368,15 @@ def write_merged(merged_dir: Path, out: Path, source: Checkpoint, domain: Checkp
         tensors = {}
         for native, ckey in shard:
             role = mergeable.get(ckey)
-            if role is None or ckey not in produced:
+            if role is None:
                 t = source.tensor(ckey)  # buffers and heads mergekit does not merge: the source's own
-                if role is not None:
-                    t = t.to(tdtype)
             elif restore and role[0] == "embed":
                 t = source.tensor(ckey, tdtype)
             else:
                 t = merged_tensor(ckey)
                 if t.dtype != tdtype:
                     raise MergeirError(f"mergekit wrote {ckey} as {t.dtype}, expected {dtype}")
-                if method in CLOSED_FORM and ver.wants(ckey, role, layer_pick):
+                if method in CLOSED_FORM and ver.wants(ckey, role, t.ndim):
                     alpha = alpha_for(role, slices)
                     b = base.tensor(ckey, tdtype) if method == "task_arithmetic" else None
                     exp, tol = _expected_tol(source.tensor(ckey, tdtype), domain.tensor(ckey, tdtype), alpha, tdtype, b)
@@ -413,8 +405,9 @@ def write_merged(merged_dir: Path, out: Path, source: Checkpoint, domain: Checkp
         write_json(out / "model.safetensors.index.json", {"metadata": {"total_size": total}, "weight_map": weight_map})
     return {
         "verification": {
-            "weighted_sums": ("every merged tensor" if not sample else
-                              "sample: embeddings, pre/post tensors, every norm and one matrix per layer (rotating)")
+            "weighted_sums": ("every merged tensor" if not ver.sample else
+                              "sample: embeddings, pre/post tensors, every 1-D tensor and one matrix per layer "
+                              "(rotating over the layer's matrices)")
             if method in CLOSED_FORM else f"not applicable ({method} has no closed form); all tensors checked finite",
             "tensors_compared": ver.checked,
             "max_abs_error": ver.max_abs_err,
@@ -483,8 +476,6 @@ def merge(source: str | os.PathLike, domain: str | os.PathLike, out: str | os.Pa
         if "torch_dtype" in config:
             config["torch_dtype"] = dtype
         atomic_write_text(tmp / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
-        import mergekit  # noqa: F401 - version only
-
         provenance = {
             "stage": "merge",
             "method": method,
@@ -542,11 +533,13 @@ class AlphaSweep:
     one float32 scratch buffer serves every tensor.
 
     `model` is the encoder loaded from the source folder (any layout of the family: its parameter names are mapped
-    to canonical keys); tensors it does not have (lm_head) are ignored.
+    to canonical keys); tensors it does not have (lm_head) are ignored. Memory: the model plus float32 copies of
+    the source's and the domain's tensors (`float32_copies=False`: copies in the model's dtype, half the memory,
+    several times slower on CPU; the same bits either way).
     """
 
     def __init__(self, model, source: str | os.PathLike, domain: str | os.PathLike, *, split_layer: int | None = None,
-                 restore_source_embeddings: bool = True):
+                 restore_source_embeddings: bool = True, float32_copies: bool = True):
         import torch
 
         from .models import detect_layout
@@ -570,11 +563,22 @@ class AlphaSweep:
         first = next(iter(self.params.values()))
         self.dtype, self.device = first.dtype, first.device
         self.s, self.d = {}, {}
+        work = torch.float32 if float32_copies else self.dtype
         with torch.no_grad():
             for ckey, role in self.mergeable.items():
-                self.s[ckey] = self.source.tensor(ckey, self.dtype).to(self.device)
-                if not (self.restore and role[0] == "embed"):
-                    self.d[ckey] = self.domain.tensor(ckey, self.dtype).to(self.device)
+                # cast to the merge dtype first (as mergekit does), then upcast exactly for the arithmetic
+                self.s[ckey] = self.source.tensor(ckey, self.dtype).to(self.device, work)
+                if not torch.isfinite(self.s[ckey]).all():
+                    raise MergeirError(f"--source {self.source.path}: tensor {ckey} contains NaN or Inf")
+                if self.restore and role[0] == "embed":
+                    continue  # always the source's own tensor, bit for bit
+                self.d[ckey] = self.domain.tensor(ckey, self.dtype).to(self.device, work)
+                if not torch.isfinite(self.d[ckey]).all():
+                    raise MergeirError(f"--domain {self.domain.path}: tensor {ckey} contains NaN or Inf")
+                # mergekit accumulates from +0, so its alpha=1 result is the source with -0 turned into +0 (and
+                # alpha=0 the domain's): normalising the signed zeros once lets those points be plain copies
+                self.s[ckey].add_(0.0)
+                self.d[ckey].add_(0.0)
         self.source.close()
         self.domain.close()
         numel = max(p.numel() for p in self.params.values())
@@ -596,8 +600,10 @@ class AlphaSweep:
                 if self._current[ckey] == target:
                     continue
                 p = self.params[ckey]
-                if target == "source":
+                if target == "source" or target == 1.0:
                     p.copy_(self.s[ckey])
+                elif target == 0.0:
+                    p.copy_(self.d[ckey])
                 else:
                     buf = self._scratch[: p.numel()].view(p.shape)
                     linear_mix(self.s[ckey], self.d[ckey], target, out=p, scratch=buf)

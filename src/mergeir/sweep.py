@@ -53,8 +53,9 @@ def run_sweep(source: str | os.PathLike, domain: str | os.PathLike, collection: 
               query_instruction: Any = None, depth: int = 100, progress: bool = False) -> dict:
     """Evaluate every (alpha_lower, alpha_upper) of grid × grid on `split` (default: the collection's train_split).
 
-    The order is alpha_lower-major, so consecutive points share the lower half and only the upper half's tensors
-    are rewritten. Returns the grid.json document.
+    Points are visited alpha_lower-major in a snake order (alpha_upper ascending, then descending, ...), so
+    consecutive points differ in one half only and only that half's tensors are rewritten. Returns the grid.json
+    document (points sorted by alpha_lower, alpha_upper).
     """
     from .collections import load_collection
     from .encoding import (FROM_COLLECTION, check_max_length, describe_model, encode_split, load_encoder,
@@ -85,8 +86,8 @@ def run_sweep(source: str | os.PathLike, domain: str | os.PathLike, collection: 
         inputs = {"source": sweep.source.input_record(), "domain": sweep.domain.input_record()}
         points = []
         rewritten = 0
-        for al in grid:
-            for au in grid:
+        for i, al in enumerate(grid):
+            for au in (grid if i % 2 == 0 else grid[::-1]):
                 rewritten += sweep.set(al, au)
                 emb = encode_split(model, prepared, progress=progress, extra_meta={
                     **describe_model(source), "model": f"in-memory merge of {Path(source).resolve()} and "
@@ -136,7 +137,7 @@ def run_sweep(source: str | os.PathLike, domain: str | os.PathLike, collection: 
             "depth": depth,
             "n_queries": len(prepared.query_ids),
             "n_ranked_docs": len(prepared.corpus_ids),
-            "points": points,
+            "points": sorted(points, key=lambda p: (p["alpha_lower"], p["alpha_upper"])),
             "inputs": inputs,
             "tensors_rewritten": rewritten,
             "tools": tool_versions(),
