@@ -37,6 +37,23 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_atomic_outputs_are_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    from mergeir.io import write_json
+
+    old = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "out") as tmp:
+            pass
+        write_json(tmp_path / "f.json", {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == 0o644
+
+
 def test_canonical_json_is_order_independent():
     assert dumps_json({"b": 1, "a": [1, 2]}) == dumps_json({"a": [1, 2], "b": 1})
 

@@ -36,6 +36,7 @@ def atomic_dir(out: str | os.PathLike) -> Iterator[Path]:
     if out.exists() and not out.is_dir():
         raise MergeirError(f"--out {out} exists and is not a folder")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700: other users/containers must read the result
     try:
         yield tmp
         if out.exists():
@@ -50,6 +51,12 @@ def atomic_dir(out: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a file via a temp file + rename, so readers never see half a file."""
     path = Path(path)
@@ -58,6 +65,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
