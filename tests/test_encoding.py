@@ -100,6 +100,8 @@ def test_mean_and_cls_pooling_against_numpy():
     want = np.stack([h[i, m[i] == 1].mean(axis=0) for i in range(3)])
     np.testing.assert_allclose(pool(hidden, mask, "mean").numpy(), want, rtol=1e-6, atol=1e-6)
     assert torch.equal(pool(hidden, mask, "cls"), hidden[:, 0])
+    big = torch.full((1, 2000, 2), 300.0, dtype=torch.float16)  # a float16 sum would overflow to inf
+    assert pool(big, torch.ones(1, 2000, dtype=torch.long), "mean").tolist() == [[300.0, 300.0]]
     with pytest.raises(MergeirError, match="pooling"):
         pool(hidden, mask, "max")
 

@@ -118,10 +118,11 @@ def pool(hidden, attention_mask, pooling: str):
     _check_pooling(pooling)
     if pooling == "cls":
         return hidden[:, 0]
-    if pooling == "mean":
-        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
     import torch
+
+    if pooling == "mean":  # summed in float32: a float16 sum over thousands of tokens overflows
+        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(dim=1, dtype=torch.float32) / m.sum(dim=1, dtype=torch.float32).clamp(min=1e-9)
 
     width = attention_mask.shape[1]
     last = width - 1 - attention_mask.flip(dims=[1]).argmax(dim=1)
