@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
 """Encode a collection split (its judged queries and the documents they rank) into L2-normalised embeddings."""
 
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir.cli import make_app, run
+from mergeir.cli import Dtype, Pooling, make_app, run
 from mergeir.collections import load_collection
 from mergeir.encoding import (
     DEFAULT_MAX_LENGTH, FROM_COLLECTION, check_max_length, check_model_dirs, describe_model, encode_collection, load_encoder,
@@ -18,18 +17,6 @@ from mergeir.errors import MergeirError
 from mergeir.io import atomic_dir
 
 app = make_app(__doc__)
-
-
-class Pooling(str, Enum):
-    last = "last"
-    mean = "mean"
-    cls = "cls"
-
-
-class Dtype(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
-    bfloat16 = "bfloat16"
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import Optional
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir.cli import make_app, run
+from mergeir.cli import Pooling, make_app, run
 from mergeir.encoding import check_model_dirs, resolve_device
 from mergeir.errors import MergeirError
 from mergeir.training.recipe import Recipe
@@ -17,12 +17,6 @@ from mergeir.training.trainer import train_with_backend
 
 app = make_app(__doc__)
 R = Recipe()
-
-
-class Pooling(str, Enum):
-    last = "last"
-    mean = "mean"
-    cls = "cls"
 
 
 class Backend(str, Enum):

@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
 """Training sets for the LoRA baseline in Tevatron's jsonl format: mined hard negatives, the authors' zips, trials."""
 
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir.cli import make_app, run
+from mergeir.cli import Pooling, make_app, run
 from mergeir.collections import load_collection
 from mergeir.encoding import FROM_COLLECTION, resolve_device
 from mergeir.training.authors import extract_authors
@@ -17,12 +16,6 @@ from mergeir.training.mining import labelled_split, mine_hard_negatives
 from mergeir.training.trials import sample_trials
 
 app = make_app(__doc__)
-
-
-class Pooling(str, Enum):
-    last = "last"
-    mean = "mean"
-    cls = "cls"
 
 
 @app.command()

@@ -4,29 +4,16 @@ alpha_upper) in grid x grid the linear merge is formed in memory, the split's ju
 encoded, searched and scored. Writes grid.json + points/<al>_<au>/{metrics.json,run.trec} (codes 00, 025, 05, ...).
 """
 
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir.cli import make_app, run
+from mergeir.cli import Dtype, Pooling, make_app, run
 from mergeir.sweep import run_sweep
 
 app = make_app(__doc__)
-
-
-class Pooling(str, Enum):
-    last = "last"
-    mean = "mean"
-    cls = "cls"
-
-
-class Dtype(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
-    bfloat16 = "bfloat16"
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from typing import NoReturn
 
 import typer
@@ -16,6 +17,22 @@ from .errors import MergeirError, OutOfMemory
 
 EXIT_BAD_INPUT = 2
 EXIT_OOM = 75  # EX_TEMPFAIL: the pipeline's retry strategy halves the batch size on this code
+
+
+class Pooling(str, Enum):
+    """Choices of --pooling shared by encode, sweep, prepare_training and lora_train."""
+
+    last = "last"
+    mean = "mean"
+    cls = "cls"
+
+
+class Dtype(str, Enum):
+    """Choices of --dtype shared by encode and sweep."""
+
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
 
 
 def make_app(help: str) -> typer.Typer:
