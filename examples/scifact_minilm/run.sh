@@ -9,7 +9,7 @@
 #
 # Re-running with the same OUT_DIR skips the stages whose outputs exist (each CLI writes atomically, so an
 # existing output is complete). Wall/CPU time per stage and the 1-minute load average go to OUT_DIR/timings.tsv.
-# Environment: SCIFACT (BEIR SciFact folder, default /work/shared/data/scifact), PYTHON (default .venv/bin/python),
+# Environment: SCIFACT (BEIR SciFact folder, default ../shared/data/scifact beside the repository), PYTHON (default .venv/bin/python),
 # THREADS (torch threads for training, default 2).
 set -euo pipefail
 
@@ -22,7 +22,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 mkdir -p "$1"
 OUT="$(cd "$1" && pwd)"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
-SCIFACT="${SCIFACT:-/work/shared/data/scifact}"
+SCIFACT="${SCIFACT:-$ROOT/../shared/data/scifact}"
 THREADS="${THREADS:-2}"
 BIN="$ROOT/bin"
 TIMINGS="$OUT/timings.tsv"
