@@ -362,51 +362,37 @@ def build_tables(inp: Inputs, n_permutations: int, seed: int) -> list[Table]:
                  Col("split", "split", "split", "text", display=False),
                  Col("n_queries", "n", "$n$", "int")]
 
-    # A: source vs merged (full data)
-    rows, pairs, miss_s, miss_m = [], [], [], []
-    for c in collections:
-        s, m = R.get((c, "source", None, None)), R.get((c, "merged", "full", None))
-        if s is None:
-            miss_s.append(c)
-        if m is None:
-            miss_m.append(c)
-        rows.append({"collection": c, "metric": _metric_name(s, m), "split": _split(s, m),
-                     "n_queries": _n(s, m), "source": _mean(s), "merged": _mean(m),
-                     "alpha_lower": m and m.alpha_lower, "alpha_upper": m and m.alpha_upper, "delta": None})
-        pairs.append((m, s) if s and m else None)
-    _compare(rows, pairs, "A", n_permutations, seed)
-    ta = Table("table_a_source_vs_merged", "Table A: source retriever vs merged model (full-data alpha), nDCG@10",
-               base_cols + [Col("source", "Source", "Source", "metric"), Col("merged", "Merged", "Merged", "metric"),
-                            Col("alpha_lower", "α_lower", "$\\alpha_{lower}$", "alpha"),
-                            Col("alpha_upper", "α_upper", "$\\alpha_{upper}$", "alpha"),
-                            Col("delta", "Δ (merged − source)", "$\\Delta$", "delta")] + _P_COLS, rows)
-    if miss_s:
-        ta.notes.append(_missing_note("Source result", miss_s))
-    if miss_m:
-        ta.notes.append(_missing_note("Merged (full data) result", miss_m))
+    def merged_versus(letter, baseline_key, arm, label, delta_label, name, title, missing_label) -> Table:
+        """Tables A and B: the full-data merged model against one baseline arm, per collection."""
+        rows, pairs, miss_b, miss_m = [], [], [], []
+        for c in collections:
+            b, m = R.get((c, *baseline_key)), R.get((c, "merged", "full", None))
+            if b is None:
+                miss_b.append(c)
+            if m is None:
+                miss_m.append(c)
+            rows.append({"collection": c, "metric": _metric_name(b, m), "split": _split(b, m),
+                         "n_queries": _n(b, m), arm: _mean(b), "merged": _mean(m),
+                         "alpha_lower": m and m.alpha_lower, "alpha_upper": m and m.alpha_upper, "delta": None})
+            pairs.append((m, b) if b and m else None)
+        _compare(rows, pairs, letter, n_permutations, seed)
+        table = Table(name, title,
+                      base_cols + [Col(arm, label, label, "metric"), Col("merged", "Merged", "Merged", "metric"),
+                                   Col("alpha_lower", "α_lower", "$\\alpha_{lower}$", "alpha"),
+                                   Col("alpha_upper", "α_upper", "$\\alpha_{upper}$", "alpha"),
+                                   Col("delta", delta_label, "$\\Delta$", "delta")] + _P_COLS, rows)
+        if miss_b:
+            table.notes.append(_missing_note(missing_label, miss_b))
+        if miss_m:
+            table.notes.append(_missing_note("Merged (full data) result", miss_m))
+        return table
 
-    # B: LoRA vs merged, full data
-    rows, pairs, miss_l, miss_m = [], [], [], []
-    for c in collections:
-        lo, m = R.get((c, "lora", "full", None)), R.get((c, "merged", "full", None))
-        if lo is None:
-            miss_l.append(c)
-        if m is None:
-            miss_m.append(c)
-        rows.append({"collection": c, "metric": _metric_name(lo, m), "split": _split(lo, m), "n_queries": _n(lo, m),
-                     "lora": _mean(lo), "merged": _mean(m), "alpha_lower": m and m.alpha_lower,
-                     "alpha_upper": m and m.alpha_upper, "delta": None})
-        pairs.append((m, lo) if lo and m else None)
-    _compare(rows, pairs, "B", n_permutations, seed)
-    tb = Table("table_b_full_lora_vs_merged", "Table B: LoRA fine-tuning vs merged model, full data, nDCG@10",
-               base_cols + [Col("lora", "LoRA", "LoRA", "metric"), Col("merged", "Merged", "Merged", "metric"),
-                            Col("alpha_lower", "α_lower", "$\\alpha_{lower}$", "alpha"),
-                            Col("alpha_upper", "α_upper", "$\\alpha_{upper}$", "alpha"),
-                            Col("delta", "Δ (merged − LoRA)", "$\\Delta$", "delta")] + _P_COLS, rows)
-    if miss_l:
-        tb.notes.append(_missing_note("LoRA (full data) result", miss_l))
-    if miss_m:
-        tb.notes.append(_missing_note("Merged (full data) result", miss_m))
+    ta = merged_versus("A", ("source", None, None), "source", "Source", "Δ (merged − source)",
+                       "table_a_source_vs_merged",
+                       "Table A: source retriever vs merged model (full-data alpha), nDCG@10", "Source result")
+    tb = merged_versus("B", ("lora", "full", None), "lora", "LoRA", "Δ (merged − LoRA)",
+                       "table_b_full_lora_vs_merged",
+                       "Table B: LoRA fine-tuning vs merged model, full data, nDCG@10", "LoRA (full data) result")
 
     # C: limited data, per trial and summary
     trials = {c: sorted({k[3] for k in R if k[0] == c and k[2] == "limited"}) for c in collections}
