@@ -7,7 +7,7 @@ from typing import Optional
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir.cli import make_app, run
+from mergeir.cli import force_option, make_app, run
 
 app = make_app(__doc__)
 
@@ -21,11 +21,12 @@ def collection(
     check_md5: bool = typer.Option(True, "--check-md5/--no-check-md5",
                                    help="require BEIR's published md5 for scifact/nfcorpus zips"),
     revision: Optional[str] = typer.Option(None, help="Hugging Face dataset revision (miracl-ja, jqara)"),
+    force: bool = force_option(),
 ) -> None:
     """Build a collection folder from its upstream release."""
     from mergeir.collections import prepare_collection
 
-    c = prepare_collection(name, out, source=source, check_md5=check_md5, revision=revision)
+    c = prepare_collection(name, out, source=source, check_md5=check_md5, revision=revision, force=force)
     print(f"{c.name}: {len(c.corpus)} documents, {len(c.queries)} queries, splits {', '.join(c.splits)} -> {out}")
 
 
@@ -35,11 +36,12 @@ def model(
     revision: str = typer.Option(..., help="commit to pin (recorded in provenance.json)"),
     out: Path = typer.Option(..., help="model folder to create"),
     source: Optional[Path] = typer.Option(None, help="local copy of the model folder instead of the hub"),
+    force: bool = force_option(),
 ) -> None:
     """Download (or copy from --source) a model pinned to a revision."""
     from mergeir.models import download_model
 
-    download_model(repo_id, revision, out, source=source)
+    download_model(repo_id, revision, out, source=source, force=force)
     print(f"{repo_id}@{revision} -> {out}")
 
 

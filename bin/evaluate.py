@@ -7,7 +7,7 @@ from typing import List, Optional
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir.cli import make_app, run
+from mergeir.cli import force_option, make_app, run
 from mergeir.evaluation import evaluate_embeddings, parse_tags
 
 app = make_app(__doc__)
@@ -24,10 +24,11 @@ def main(
         False, "--drop-first-qrel", help="drop the qrels file's first judgment, as the authors' BEIR loader did"
     ),
     tag: List[str] = typer.Option([], help="KEY=VALUE recorded under tags in metrics.json (repeatable)"),
+    force: bool = force_option(),
 ) -> None:
     tags = parse_tags(tag)
     m = evaluate_embeddings(embeddings, collection, out, split=split, depth=depth,
-                            drop_first_qrel=drop_first_qrel, tags=tags)
+                            drop_first_qrel=drop_first_qrel, tags=tags, force=force)
     mean = m["mean"]
     shown = {k: mean[k] for k in ("ndcg_cut_10", "jqara_ndcg@10") if k in mean}
     print(f"{m['collection']} {m['split']}: " + ", ".join(f"{k}={v:.5f}" for k, v in shown.items()) + f" -> {out}")

@@ -8,8 +8,7 @@ from typing import Optional
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir.cli import Pooling, make_app, run
-from mergeir.encoding import check_model_dirs, resolve_device
+from mergeir.cli import Pooling, allow_eval_split_option, force_option, make_app, run
 from mergeir.errors import MergeirError
 from mergeir.training.recipe import Recipe
 from mergeir.training.recipe import DEFAULT_DEEPSPEED
@@ -41,7 +40,7 @@ def main(
     model: Path = typer.Option(..., help="base retriever (Hugging Face folder, safetensors)"),
     train: Path = typer.Option(..., help="training file (Tevatron jsonl, from prepare_training.py)"),
     out: Path = typer.Option(..., help="adapter folder to create (peft adapter + provenance.json + train_log.jsonl)"),
-    max_steps: int = typer.Option(..., help="optimizer steps (the paper's early-stopped values: PAPER.md)"),
+    max_steps: int = typer.Option(..., help="optimizer steps (the paper's early-stopped values: docs/paper.md)"),
     backend: Backend = typer.Option(Backend.mergeir, help="mergeir (built-in loop) | tevatron (the authors' command)"),
     pooling: Pooling = typer.Option(Pooling.last, help="last (EOS appended) | mean | cls"),
     query_instruction: Optional[str] = typer.Option(
@@ -49,7 +48,7 @@ def main(
     query_prefix: Optional[str] = typer.Option(
         None, help="raw query prefix, replacing the formatted 'Instruct: ...\\nQuery: '"),
     authors_prefix: bool = typer.Option(
-        False, help="prefix as the authors' shell passed it: literal backslash-n, no space (PAPER.md quirk 2)"),
+        False, help="prefix as the authors' shell passed it: literal backslash-n, no space (docs/paper.md, quirk 2)"),
     max_length: Optional[int] = typer.Option(None, help=f"max tokens of queries and passages [default: {R.query_max_length}]"),
     query_max_length: Optional[int] = typer.Option(None, help="max query tokens (overrides --max-length)"),
     passage_max_length: Optional[int] = typer.Option(None, help="max passage tokens (overrides --max-length)"),
@@ -74,6 +73,8 @@ def main(
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch [default: torch's]"),
     progress: bool = typer.Option(True, help="progress bar on stderr"),
+    allow_eval_split: bool = allow_eval_split_option(),
+    force: bool = force_option(),
 ) -> None:
     """Train a LoRA adapter that `encode.py --adapter` loads."""
     if query_prefix is not None and authors_prefix:
@@ -90,9 +91,6 @@ def main(
         query_max_length=query_max_length or length, passage_max_length=passage_max_length or length,
         pooling=pooling.value, gradient_checkpointing=gradient_checkpointing, precision=precision.value, seed=seed,
     )
-    if backend is Backend.mergeir:
-        resolve_device(device)
-        check_model_dirs(model)
     if threads is not None:
         import torch
 
@@ -100,7 +98,7 @@ def main(
     res = train_with_backend(
         backend.value, model, train, out, max_steps=max_steps, recipe=recipe, query_instruction=query_instruction,
         query_prefix=query_prefix, authors_prefix=authors_prefix, deepspeed_config=deepspeed, device=device,
-        progress=progress,
+        progress=progress, allow_eval_split=allow_eval_split, force=force,
     )
     last = f", final loss {res.losses[-1]:.4f}" if res.losses else ""
     print(f"{out}: LoRA adapter after {max_steps} steps{last}")

@@ -13,7 +13,7 @@ from typing import Optional
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir.cli import make_app, run
+from mergeir.cli import force_option, make_app, run
 from mergeir.merging import METHOD_HELP, merge
 
 app = make_app(__doc__)
@@ -36,10 +36,11 @@ def main(
     density: float = typer.Option(0.5, help="fraction of each task vector kept; ties and dare_ties"),
     seed: int = typer.Option(0, help="random seed (dare_ties' random drop)"),
     device: str = typer.Option("cpu", help="device for mergekit's arithmetic (cpu, cuda)"),
+    force: bool = force_option(),
 ) -> None:
     prov = merge(source, domain, out, alpha_lower=alpha_lower, alpha_upper=alpha_upper, method=method, dtype=dtype,
                  split_layer=split_layer, restore_source_embeddings=restore_source_embeddings, base=base,
-                 density=density, seed=seed, device=device)
+                 density=density, seed=seed, device=device, force=force)
     v = prov["verification"]
     checked = (f"{v['tensors_compared']} tensors equal their weighted sums" if v["tensors_compared"]
                else f"no closed form for {method}")

@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Turn an experiment file (data/paper.yaml, data/test.yaml or your own) into the pipeline's task lists."""
+"""PLAN: turn an experiment file (data/paper.yaml, data/test.yaml or your own) into the pipeline's task files."""
 
-import platform
+import json
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
 import typer
 
 from mergeir.cli import make_app, run
-from mergeir.experiment import load_experiment, plan, write_plan
-from mergeir.io import atomic_write_text
-from mergeir.provenance import tool_versions
+from mergeir.errors import MergeirError
+from mergeir.experiment import load_experiment
+from mergeir.io import atomic_dir, dumps_json
+from mergeir.pipeline.tasks import chosen_rows, plan_tasks, write_tasks
 
 app = make_app(__doc__)
 
@@ -18,31 +19,45 @@ app = make_app(__doc__)
 @app.command()
 def tasks(
     experiment: Path = typer.Option(..., help="experiment YAML (format of data/paper.yaml)"),
-    out: Path = typer.Option(..., help="folder to create: models.csv, collections.csv, trials.csv, tiny.csv, plan.json"),
+    out: Path = typer.Option(..., help="folder to create: <PROCESS>.json per process, deferred.json, plan.json"),
     dataset: str = typer.Option("all", help="collection keys, comma-separated, or all"),
     settings: str = typer.Option("full,limited", help="full, limited or both (comma-separated)"),
     alpha_selection: str = typer.Option("paper", help="paper: the published alpha; grid: grid search on labelled queries"),
-    allow_unpinned: bool = typer.Option(False, "--allow-unpinned", help="accept models whose revision is not a commit"),
+    allow_unpinned: str = typer.Option("false", help="true: accept models whose revision is not a commit"),
+    device: str = typer.Option("auto", help="torch device of the encode/sweep/mining/training tasks: auto | cpu | cuda"),
+    encode_shards: str = typer.Option("1", help="N > 1: every ENCODE as N shard tasks + a GATHER_EMBEDDINGS task"),
+    sweep_shards: str = typer.Option("1", help="N > 1: the alpha sweep as N SWEEP_PART tasks + a GATHER_GRID task"),
+    check_paths: bool = typer.Option(True, help="check that the experiment's local paths exist (PLAN leaves it to "
+                                                "main.nf: a container sees only the experiment file)"),
 ) -> None:
-    """Write the task lists main.nf reads (one CSV per kind of task)."""
-    exp = load_experiment(experiment)
-    t = plan(exp, dataset=dataset, settings=settings, alpha_selection=alpha_selection, allow_unpinned=allow_unpinned)
-    write_plan(t, exp, out, {"dataset": dataset, "settings": settings, "alpha_selection": alpha_selection,
-                             "allow_unpinned": allow_unpinned})
-    counts = ", ".join(f"{len(v)} {k}" for k, v in t.items())
-    print(f"{exp.name}: {counts}")
+    """Write one JSON task file per process (the rows main.nf and the CPU runner execute)."""
+    exp = load_experiment(experiment, check_paths=check_paths)
+    params = {"dataset": dataset, "settings": settings, "alpha_selection": alpha_selection,
+              "allow_unpinned": allow_unpinned, "device": device, "encode_shards": encode_shards,
+              "sweep_shards": sweep_shards}
+    rows, deferred = plan_tasks(exp, **params)
+    write_tasks(out, rows, deferred, exp, params)
+    counts = ", ".join(f"{len(v)} {k}" for k, v in rows.items() if v)
+    print(f"{exp.name}: {counts}" + (f"; {len(deferred)} merged arms chosen on the grid" if deferred else ""))
 
 
 @app.command()
-def versions(
-    process: str = typer.Option(..., help="the Nextflow process name the versions are recorded for"),
-    out: Path = typer.Option(Path("versions.yml"), help="YAML file to write"),
+def chosen(
+    tasks: Path = typer.Option(..., help="the plan's task folder (deferred.json)"),
+    select: str = typer.Option(..., help="id of the SELECT_ALPHA task"),
+    alpha: Path = typer.Option(..., help="alpha.json written by report.py select-alpha"),
+    out: Path = typer.Option(..., help="folder to create: MERGE.json, ENCODE.json, GATHER_EMBEDDINGS.json, EVALUATE.json, alpha.json"),
 ) -> None:
-    """Record the tool versions of this task's environment (collected into pipeline_info/)."""
-    v = tool_versions()
-    lines = [f'"{process}":'] + [f"  {k}: {'null' if x is None else repr(str(x))}" for k, x in sorted(v.items())]
-    lines.append(f"  platform: {platform.platform()!r}")
-    atomic_write_text(out, "\n".join(lines) + "\n")
+    """The merged-arm task rows of a grid-chosen alpha (the one edge of the DAG decided at run time)."""
+    try:
+        chosen_alpha = json.loads(alpha.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise MergeirError(f"{alpha}: cannot read ({e})") from None
+    rows = chosen_rows(tasks, select, chosen_alpha)
+    with atomic_dir(out) as tmp:
+        for process, rs in rows.items():
+            (tmp / f"{process}.json").write_text(dumps_json(rs), encoding="utf-8")
+        (tmp / "alpha.json").write_text(dumps_json(chosen_alpha), encoding="utf-8")  # published with the rows
 
 
 if __name__ == "__main__":

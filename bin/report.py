@@ -8,12 +8,13 @@ import _bootstrap  # noqa: F401
 import typer
 
 from mergeir import significance
-from mergeir.cli import make_app, run
+from mergeir.cli import force_option, make_app, run
 from mergeir.errors import MergeirError
-from mergeir.io import write_json
+from mergeir.io import check_output_file, write_json
 from mergeir.provenance import tool_versions
 from mergeir.report import build_report
-from mergeir.selection import select_from_grid, select_from_paper
+from mergeir.selection import SELECT_STAGE, select_from_grid, select_from_paper
+from mergeir.training.data import sidecar_path
 
 app = make_app(__doc__)
 
@@ -31,8 +32,11 @@ def select_alpha(
     setting: Optional[str] = typer.Option(None, help="full | limited (paper)"),
     trial: Optional[str] = typer.Option(None, help="limited-data trial: 1..10 or v1..v10 (paper)"),
     eval_split: Optional[str] = typer.Option(None, help="the collection's evaluation split, refused for a grid"),
+    force: bool = force_option(),
 ) -> None:
     """Choose (alpha_lower, alpha_upper) from a grid (tie rule in alpha.json) or take the paper's values."""
+    inputs = {"--grid": grid, "--queries": queries and [queries, sidecar_path(queries)], "--experiment": experiment}
+    check_output_file(out, stage=SELECT_STAGE, inputs=inputs, force=force)
     mode = "paper" if paper else selection.strip().lower()
     if mode == "grid":
         if grid is None:
@@ -52,8 +56,7 @@ def select_alpha(
         doc = select_from_paper(experiment, collection, setting, trial)
     else:
         raise MergeirError(f"--selection {selection!r}: expected grid or paper")
-    if out.is_dir():
-        raise MergeirError(f"--out {out} is a folder; give the alpha.json file to write")
+    doc["stage"] = SELECT_STAGE.name
     doc["provenance"] = {"built_by": "bin/report.py select-alpha", "tools": tool_versions()}
     write_json(out, doc)
     print(f"alpha_lower={doc['alpha_lower']:g} alpha_upper={doc['alpha_upper']:g} ({doc['selection']}) -> {out}")
@@ -66,11 +69,12 @@ def build(
     grid: List[Path] = typer.Option([], help="folder scanned recursively for grid.json (repeatable)"),
     permutations: int = typer.Option(significance.DEFAULT_PERMUTATIONS, help="randomisation-test sign patterns"),
     seed: int = typer.Option(significance.DEFAULT_SEED, help="randomisation-test seed"),
+    force: bool = force_option(),
 ) -> None:
     """Tables A/B/C (md, csv, tex), paired significance, α heatmaps, limited-data spread, report.md."""
     if not results and not grid:
         raise MergeirError("give at least one --results or --grid folder")
-    s = build_report(results, grid, out, permutations, seed)
+    s = build_report(results, grid, out, permutations, seed, force=force)
     print(f"{s['results']} results, {s['grids']} grids -> {s['out']}/report.md")
 
 

@@ -5,12 +5,14 @@ encoded, searched and scored. Writes grid.json + points/<al>_<au>/{metrics.json,
 """
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir.cli import Dtype, Pooling, make_app, run
+from mergeir.cli import (Dtype, Pooling, allow_eval_split_option, attempt_option, batch_for_attempt, force_option,
+                         make_app, run)
+from mergeir.errors import MergeirError
 from mergeir.sweep import run_sweep
 
 app = make_app(__doc__)
@@ -32,15 +34,34 @@ def main(
     query_instruction: Optional[str] = typer.Option(None, help="overrides collection.json's instruction; '' for none"),
     max_length: Optional[int] = typer.Option(None, help="max tokens per text [default: min(4096, model limit)]"),
     batch_size: int = typer.Option(16, help="texts per forward pass"),
+    max_batch_tokens: Optional[int] = typer.Option(
+        None, help="cut batches by padded tokens (rows x longest text) instead of --batch-size"),
+    layer_cache: bool = typer.Option(
+        True, "--layer-cache/--no-layer-cache",
+        help="run layers [0, K) once per alpha_lower and only [K, n) per point (--no-layer-cache: every layer)"),
+    cache_gib: Optional[float] = typer.Option(
+        None, help="layer cache budget on the model's device [default: half the free GPU memory; on CPU a quarter "
+                   "of the available memory, at most 4]"),
+    alpha_lower: Optional[List[float]] = typer.Option(
+        None, help="evaluate only these alpha_lower rows of the grid (a partial grid for bin/gather.py grid); "
+                   "repeatable"),
     dtype: Dtype = typer.Option(Dtype.float32, help="merge and encoding dtype (as bin/merge.py --dtype)"),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
     depth: int = typer.Option(100, help="documents ranked per query"),
     progress: bool = typer.Option(False, help="progress bars on stderr"),
+    allow_eval_split: bool = allow_eval_split_option(),
+    force: bool = force_option(),
+    attempt: int = attempt_option(),
 ) -> None:
+    if cache_gib is not None and cache_gib <= 0:
+        raise MergeirError(f"--cache-gib must be > 0, got {cache_gib}")
     doc = run_sweep(source, domain, collection, out, split=split, grid=grid, split_layer=split_layer,
                     restore_source_embeddings=restore_source_embeddings, pooling=pooling.value,
-                    max_length=max_length, batch_size=batch_size, dtype=dtype.value, device=device,
-                    query_instruction=query_instruction, depth=depth, progress=progress)
+                    max_length=max_length, batch_size=batch_for_attempt(batch_size, attempt), dtype=dtype.value, device=device,
+                    query_instruction=query_instruction, depth=depth, progress=progress,
+                    allow_eval_split=allow_eval_split, force=force, max_batch_tokens=max_batch_tokens,
+                    layer_cache=layer_cache, alpha_lowers=alpha_lower or None,
+                    cache_bytes=None if cache_gib is None else int(cache_gib * (1 << 30)))
     best = max(doc["points"], key=lambda p: p["ndcg_cut_10"])
     print(f"{out}: {len(doc['points'])} points on split {doc['split']} ({doc['n_queries']} queries) in "
           f"{doc['seconds']:.1f} s; best nDCG@10 {best['ndcg_cut_10']:.4f} at "

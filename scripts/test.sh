@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 bash scripts/nf-lint.sh
+.venv/bin/python scripts/check_images.py  # the images' pip sets resolve, one CUDA major each (needs PyPI)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ "${1:-}" = "--fast" ]; then
   shift

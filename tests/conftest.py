@@ -1,4 +1,5 @@
-"""Test-wide settings: offline hubs, quiet tokenizers, and the repo paths the CLI tests need."""
+"""Test-wide settings: offline hubs, quiet tokenizers, the repo paths the CLI tests need, and where the real-data
+tests find SciFact."""
 
 import os
 import sys
@@ -24,9 +25,38 @@ def tiny_beir() -> Path:
     return ROOT / "tests" / "fixtures" / "tiny-beir"
 
 
+# Real-data tests need BEIR SciFact, which the repository does not hold: they find it by `--scifact PATH` or
+# $MERGEIR_SCIFACT, and without either they skip with this reason, listed loudly at the end of the run.
+SCIFACT_ENV = "MERGEIR_SCIFACT"
+REAL_DATA_SKIP = f"real-data test: SciFact not given (--scifact PATH or {SCIFACT_ENV}=PATH)"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--scifact", metavar="PATH", default=None,
+                     help=f"BEIR SciFact folder (corpus.jsonl, queries.jsonl, qrels/) for the real-data tests "
+                          f"[default: ${SCIFACT_ENV}; neither: they skip]")
+
+
 @pytest.fixture(scope="session")
-def scifact() -> Path:
-    p = ROOT.parent / "shared" / "data" / "scifact"
-    if not p.is_dir():
-        pytest.skip(f"real SciFact not found at {p}")
+def scifact(pytestconfig) -> Path:
+    given = pytestconfig.getoption("--scifact") or os.environ.get(SCIFACT_ENV)
+    if not given:
+        pytest.skip(REAL_DATA_SKIP)
+    p = Path(given).expanduser().resolve()
+    # asked for real data and given a wrong path: fail, never skip quietly
+    if not (p / "corpus.jsonl").is_file() or not (p / "qrels" / "test.tsv").is_file():
+        pytest.fail(f"SciFact folder {given!r} has no corpus.jsonl and qrels/test.tsv", pytrace=False)
     return p
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter):
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if isinstance(r.longrepr, tuple) and REAL_DATA_SKIP in str(r.longrepr[2])]
+    if not skipped:
+        return
+    terminalreporter.section(f"{len(skipped)} REAL-DATA TESTS SKIPPED", sep="!", yellow=True, bold=True)
+    for r in skipped:
+        terminalreporter.line(f"SKIPPED {r.nodeid}", yellow=True)
+    terminalreporter.line(f"Run them with: pytest --scifact /path/to/scifact  (or {SCIFACT_ENV}=/path/to/scifact); "
+                          "README, \"Running the real-data tests\".", bold=True)

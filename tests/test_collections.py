@@ -88,8 +88,9 @@ BAD = {
     "dup_doc": (lambda c: _append(c / "corpus.jsonl", '{"_id": "d00", "title": "", "text": "x"}\n'),
                 "duplicate document id 'd00'"),
     "dup_query": (lambda c: _append(c / "queries.jsonl", '{"_id": "q01", "text": "x"}\n'), "duplicate query id 'q01'"),
-    "empty_doc": (lambda c: _append(c / "corpus.jsonl", '{"_id": "d99", "title": "", "text": "  "}\n'),
-                  "document 'd99' has an empty text"),
+    # (a document with an empty title and text is accepted: tests/test_bad_input_accepted.py)
+    "not_utf8": (lambda c: open(c / "corpus.jsonl", "ab").write(b'{"_id": "d99", "text": "caf\xe9"}\n'),
+                 "corpus.jsonl:49: not UTF-8 text (byte 0xe9"),
     "empty_query": (lambda c: _append(c / "queries.jsonl", '{"_id": "q99", "text": ""}\n'),
                     "query 'q99' has an empty text"),
     "qrels_doc": (lambda c: _append(c / "qrels" / "test.tsv", "q00\tnope\t1\n"), "document id 'nope' is not in"),
@@ -121,7 +122,7 @@ def test_collection_json_checksums_catch_edited_files(tiny_beir, tmp_path):
         load_collection(c.root)
 
 
-@pytest.mark.parametrize("case", ["malformed", "dup_doc", "empty_doc", "qrels_doc", "missing_corpus", "cand_doc"])
+@pytest.mark.parametrize("case", ["malformed", "dup_doc", "not_utf8", "qrels_doc", "missing_corpus", "cand_doc"])
 def test_cli_bad_collection_one_error_line_nothing_written(case, tiny_beir, tmp_path):
     edit, fragment = BAD[case]
     bad = _bad(tmp_path, tiny_beir, edit)

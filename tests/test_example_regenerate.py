@@ -1,47 +1,88 @@
 """examples/scifact_minilm: the committed tables and figures are rebuilt byte for byte from the committed metrics.
 
-regenerate.sh runs `bin/report.py build` on examples/scifact_minilm/study/ (the small results of a full
-run.sh run); report/ holds what it wrote when the run was committed. Any difference means the report code,
-the metrics or a tool version changed the output.
+regenerate.sh runs `bin/report.py build` on each committed study (study/, study_control/, study_mlm/: the small
+results of run.sh runs); report*/ hold what it wrote when the runs were committed. Any difference means the
+report code, the metrics or a tool version changed the output. The positive control's α is also re-derived here
+from the committed grid, independently of bin/report.py, to show it was chosen on held-out train queries only.
 """
 
 import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "scifact_minilm"
+STUDIES = {"report": "study", "report_control": "study_control", "report_mlm": "study_mlm"}
+COMMITTED = [r for r, s in STUDIES.items() if (EXAMPLE / s).is_dir()]
+METRIC = "ndcg_cut_10"
 
 
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_regenerate_reproduces_committed_report(tmp_path):
-    out = tmp_path / "report"
+def _json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _per_query(path: Path) -> dict[str, float]:
+    return {q: v[METRIC] for q, v in _json(path)["per_query"].items()}
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("regenerated")
     proc = subprocess.run(["bash", str(EXAMPLE / "regenerate.sh"), str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    committed, rebuilt = _files(EXAMPLE / "report"), _files(out)
-    assert sorted(rebuilt) == sorted(committed)
-    # the report has every kind of output the study promises
-    names = set(committed)
-    for table in ("table_a_source_vs_merged", "table_b_full_lora_vs_merged", "table_c_limited_summary",
-                  "table_c_limited_trials"):
-        assert {f"{table}.md", f"{table}.csv", f"{table}.tex"} <= names
-    assert "report.md" in names and "limited_spread.png" in names
-    assert any(n.startswith("alpha_heatmap_") and n.endswith(".png") for n in names)
-    different = [n for n in committed if committed[n] != rebuilt[n]]
-    assert not different, f"regenerated files differ from the committed ones: {different}"
+    return out
 
 
-def test_committed_table_a_matches_committed_metrics():
+def test_regenerate_rebuilds_exactly_the_committed_reports(rebuilt):
+    assert sorted(p.name for p in rebuilt.iterdir()) == sorted(COMMITTED)
+    for report in COMMITTED:
+        committed, again = _files(EXAMPLE / report), _files(rebuilt / report)
+        assert sorted(again) == sorted(committed), report
+        # each report has every kind of output the study promises
+        names = set(committed)
+        for table in ("table_a_source_vs_merged", "table_b_full_lora_vs_merged"):
+            assert {f"{table}.md", f"{table}.csv", f"{table}.tex"} <= names, report
+        assert "report.md" in names and any(n.startswith("alpha_heatmap_") and n.endswith(".png") for n in names)
+        different = [n for n in committed if committed[n] != again[n]]
+        assert not different, f"{report}: regenerated files differ from the committed ones: {different}"
+
+
+@pytest.mark.parametrize("report", COMMITTED)
+def test_committed_table_a_matches_committed_metrics(report):
     """Table A's source / merged numbers are the means of the committed per-query nDCG@10 (5 decimals)."""
-    study = EXAMPLE / "study" / "metrics"
-    rows = (EXAMPLE / "report" / "table_a_source_vs_merged.csv").read_text(encoding="utf-8").splitlines()
-    header, row = rows[0].split(","), rows[1].split(",")
-    table = dict(zip(header, row))
-    for arm, folder in (("source", "source"), ("merged", "merged_full")):
-        per_query = json.loads((study / folder / "metrics.json").read_text(encoding="utf-8"))["per_query"]
-        values = [v["ndcg_cut_10"] for v in per_query.values()]
+    rows = (EXAMPLE / report / "table_a_source_vs_merged.csv").read_text(encoding="utf-8").splitlines()
+    table = dict(zip(rows[0].split(","), rows[1].split(",")))
+    for arm, path in (("source", EXAMPLE / "study" / "metrics" / "source" / "metrics.json"),
+                      ("merged", EXAMPLE / STUDIES[report] / "metrics" / "merged_full" / "metrics.json")):
+        values = list(_per_query(path).values())
         assert len(values) == 300  # SciFact test
         assert abs(float(table[arm]) - sum(values) / len(values)) < 5e-6
+
+
+@pytest.mark.skipif(not (EXAMPLE / "study_control").is_dir(), reason="positive control not committed")
+def test_control_alpha_is_the_grid_best_on_the_heldout_half_only():
+    study = EXAMPLE / "study_control"
+    fit = set(_json(study / "split" / "fit.jsonl.json")["query_ids"])
+    heldout = _json(study / "split" / "heldout.jsonl.json")["query_ids"]
+    test = set(_per_query(EXAMPLE / "study" / "metrics" / "source" / "metrics.json"))
+    assert heldout and fit and not fit & set(heldout) and not test & (fit | set(heldout))
+    grid = _json(study / "grid" / "grid.json")
+    assert grid["split"] == "train"
+    scores = {}
+    for p in grid["points"]:
+        pq = _per_query(study / "grid" / p["dir"] / "metrics.json")
+        scores[(p["alpha_lower"], p["alpha_upper"])] = sum(pq[q] for q in heldout) / len(heldout)
+    best = max(scores.values())
+    # ties within 1e-12 go to the larger source weight (sum, then alpha_upper, then alpha_lower)
+    chosen = max((a for a, s in scores.items() if s >= best - 1e-12), key=lambda a: (a[0] + a[1], a[1], a[0]))
+    alpha = _json(study / "alpha" / "full.json")
+    assert (alpha["alpha_lower"], alpha["alpha_upper"]) == chosen
+    assert alpha["queries"]["n"] == len(heldout)
+    merged = _json(study / "metrics" / "merged_full" / "metrics.json")["tags"]
+    assert (float(merged["alpha_lower"]), float(merged["alpha_upper"])) == chosen

@@ -1,6 +1,5 @@
-"""data/*.yaml, mergeir.experiment and bin/plan.py: the experiment as data and the task lists the pipeline runs."""
+"""data/*.yaml and mergeir.experiment: the experiment as data (tests/test_pipeline_plan.py: the tasks planned from it)."""
 
-import csv
 import re
 from pathlib import Path
 
@@ -9,12 +8,13 @@ import yaml
 
 from helpers_cli import assert_one_error, run_bin
 from mergeir.errors import MergeirError
-from mergeir.experiment import alpha_code, load_experiment, plan, published_alpha
+from mergeir.experiment import alpha_code, load_experiment, published_alpha
+from mergeir.pipeline.tasks import plan_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "data" / "paper.yaml"
 TEST = ROOT / "data" / "test.yaml"
-PAPER_MD = ROOT.parent / "shared" / "PAPER.md"
+PAPER_MD = ROOT / "docs" / "paper.md"  # the project's own account of the paper
 COLUMN = {"NFCorpus": "nfcorpus", "SciFact": "scifact", "MIRACL-ja": "miracl", "JQaRA": "jqara"}
 
 
@@ -23,16 +23,23 @@ def paper():
     return load_experiment(PAPER)
 
 
-def _md_table(text: str, first_header: str) -> list[list[str]]:
-    """Rows of the markdown table whose header row starts with `| first_header |`."""
-    lines = text.splitlines()
-    start = next(i for i, ln in enumerate(lines) if re.match(rf"\|\s*{re.escape(first_header)}\s*\|", ln))
-    rows = []
-    for ln in lines[start:]:
-        if not ln.startswith("|"):
-            break
-        rows.append([c.strip() for c in ln.strip().strip("|").split("|")])
-    return [rows[0]] + rows[2:]  # drop the |---| line
+def _doc_tables() -> dict[str, list[dict[str, str]]]:
+    """Each `<!-- table: NAME -->` table of docs/paper.md as a list of {column header: cell}."""
+    lines = PAPER_MD.read_text(encoding="utf-8").splitlines()
+    tables = {}
+    for i, ln in enumerate(lines):
+        m = re.fullmatch(r"<!-- table: (\w+) -->", ln.strip())
+        if not m:
+            continue
+        rows = []
+        for row in lines[i + 1:]:
+            if not row.startswith("|"):
+                break
+            rows.append([c.strip() for c in row.strip().strip("|").split("|")])
+        header, body = rows[0], rows[2:]  # rows[1] is the |---| line
+        assert body and all(len(r) == len(header) for r in body), m.group(1)
+        tables[m.group(1)] = [dict(zip(header, r)) for r in body]
+    return tables
 
 
 def test_paper_structure(paper):
@@ -63,36 +70,38 @@ def test_paper_spot_values(paper):
         paper.trial("scifact", "limited", "v11")
 
 
-def test_paper_matches_the_paper_tables(paper):
-    """Every published alpha and LoRA step count equals the tables of shared/PAPER.md, parsed here."""
-    if not PAPER_MD.is_file():
-        pytest.skip(f"{PAPER_MD} not found")
-    text = PAPER_MD.read_text(encoding="utf-8")
-    alphas = _md_table(text, "setting")
-    header = alphas[0]
-    assert header[1:] == list(COLUMN)
-    n = 0
-    for row in alphas[1:]:
-        if row[0].startswith("full"):
-            setting, trial = "full", "full"
-        else:
-            m = re.fullmatch(r"limited (v\d+)", row[0])
-            if not m:
-                break  # the next table (steps) starts with its own header
-            setting, trial = "limited", m.group(1)
-        for name, cell in zip(header[1:], row[1:]):
-            lower, upper = (float(x) for x in cell.split(","))
-            assert published_alpha(paper, COLUMN[name], setting, trial) == (lower, upper), (name, setting, trial)
-            n += 1
-    assert n == 44
-    steps = {r[0]: r[1:] for r in _md_table(text[text.index("Steps (early stopping"):], "setting")[1:]}
-    full = next(v for k, v in steps.items() if k.startswith("full"))
-    limited = next(v for k, v in steps.items() if k.startswith("limited"))
-    for name, f, lim in zip(COLUMN, full, limited):
-        key = COLUMN[name]
-        assert paper.trial(key, "full", "full").max_steps == int(f)
-        epochs = [int(x) for x in lim.split(",")]
-        assert [paper.trial(key, "limited", f"v{i}").epochs for i in range(1, 11)] == epochs
+def test_paper_yaml_equals_the_account_in_docs(paper):
+    """Every model, collection, recipe value, published alpha and LoRA step count of docs/paper.md's tables equals
+    data/paper.yaml, and the tables cover every model, collection and trial of it."""
+    tables = _doc_tables()
+    assert {r["key"]: (r["Hugging Face id"], r["checkpoint layout"]) for r in tables["models"]} == {
+        k: (m.repo_id, m.layout) for k, m in paper.models.items()}
+    assert {r["key"] for r in tables["collections"]} == set(paper.collections)
+    for r in tables["collections"]:
+        c = paper.collections[r["key"]]
+        assert (r["eval split"], int(r["queries"]), r["domain model"], r["query instruction"]) == (
+            c.eval_split, c.n_eval_queries, c.domain_model, c.query_instruction), r["key"]
+        assert c.use_titles == (r["document text"] == "title + text") and r["document text"] in ("title + text", "text")
+    for section in ("encoding", "merge", "lora"):
+        for r in tables[section]:
+            assert yaml.safe_load(r["value"]) == paper.raw[section][r["key"]], (section, r["key"])
+    assert {r["key"] for r in tables["lora"]} == set(paper.raw["lora"]) - {"seed", "deepspeed", "negatives"}
+
+    cells = 0
+    for alpha_row, steps_row in zip(tables["alphas"], tables["steps"], strict=True):
+        setting, trial = alpha_row["setting"], alpha_row["trial"]
+        assert (steps_row["setting"], steps_row["trial"]) == (setting, trial)
+        for name, key in COLUMN.items():
+            lower, upper = (float(x) for x in alpha_row[name].split(","))
+            assert published_alpha(paper, key, setting, trial) == (lower, upper), (name, setting, trial)
+            t = paper.trial(key, setting, trial)
+            if setting == "full":
+                assert steps_row[name] == f"{t.max_steps} steps", (name, trial)
+            else:
+                epochs, steps = map(int, re.fullmatch(r"(\d+) epochs? \((\d+) steps\)", steps_row[name]).groups())
+                assert (t.epochs, t.max_steps) == (epochs, steps) and steps == 4 * epochs, (name, trial)
+            cells += 1
+    assert cells == sum(len(c.trials) for c in paper.collections.values()) == 44
 
 
 def test_paper_revisions_pinned_or_marked(paper):
@@ -106,28 +115,34 @@ def test_paper_revisions_pinned_or_marked(paper):
     assert not paper.models["japanese-stablelm"].pinned
 
 
+def _counts(rows):
+    return {p: len(v) for p, v in rows.items() if v}
+
+
 def test_plan_task_counts(paper):
-    t = plan(paper, allow_unpinned=True)
-    assert [len(t[k]) for k in ("models", "collections", "trials", "tiny", "lora")] == [3, 4, 44, 0, 1]
-    t = plan(paper, dataset="scifact,nfcorpus", settings="full")  # both pinned: no --allow_unpinned needed
-    assert {m["model"] for m in t["models"]} == {"e5-mistral", "biomistral"}
-    assert [(r["collection"], r["trial"]) for r in t["trials"]] == [("scifact", "full"), ("nfcorpus", "full")]
-    assert {r["collection"]: r["limited_trials"] for r in t["collections"]} == {"scifact": 0, "nfcorpus": 0}
-    t = plan(paper, dataset="jqara", settings="limited", alpha_selection="grid", allow_unpinned=True)
-    assert len(t["trials"]) == 10 and {r["alpha_selection"] for r in t["trials"]} == {"grid"}
-    assert [r["seed"] for r in t["trials"]] == list(range(1, 11))
-    assert t["collections"][0]["trial_seed"] == 1  # prepare_training.py trials: trial i draws with seed + i - 1
+    rows, _ = plan_tasks(paper, allow_unpinned="true", library="x")
+    c = _counts(rows)
+    assert (c["DOWNLOAD_MODEL"], c["PREPARE_COLLECTION"], c["LORA_TRAIN"], c.get("MAKE_TINY", 0)) == (3, 4, 44, 0)
+    rows, _ = plan_tasks(paper, dataset="scifact,nfcorpus", settings="full", library="x")  # both pinned
+    assert {r["id"] for r in rows["DOWNLOAD_MODEL"]} == {"model-e5-mistral", "model-biomistral"}
+    assert [r["id"] for r in rows["LORA_TRAIN"]] == ["lora-scifact-full-full", "lora-nfcorpus-full-full"]
+    assert not rows["MAKE_TRIALS"]
+    rows, deferred = plan_tasks(paper, dataset="jqara", settings="limited", alpha_selection="grid",
+                                allow_unpinned="true", library="x")
+    assert len(rows["SELECT_ALPHA"]) == len(deferred) == 10 and not rows["MERGE"]
+    (trials,) = rows["MAKE_TRIALS"]  # prepare_training.py trials: trial i draws with seed + i - 1
+    assert "--trials 10 " in trials["options"] and trials["options"].endswith("--seed 1")
 
 
 def test_plan_refuses_unpinned_and_bad_choices(paper):
     with pytest.raises(MergeirError, match=r"unpinned model revision for japanese-stablelm .*--allow_unpinned"):
-        plan(paper, dataset="miracl")
+        plan_tasks(paper, dataset="miracl", library="x")
     with pytest.raises(MergeirError, match="--dataset: unknown trec-covid"):
-        plan(paper, dataset="trec-covid", allow_unpinned=True)
+        plan_tasks(paper, dataset="trec-covid", allow_unpinned="true", library="x")
     with pytest.raises(MergeirError, match="--settings: unknown few"):
-        plan(paper, settings="full,few")
+        plan_tasks(paper, settings="full,few", library="x")
     with pytest.raises(MergeirError, match="--alpha_selection"):
-        plan(paper, dataset="scifact", alpha_selection="best")
+        plan_tasks(paper, dataset="scifact", alpha_selection="best", library="x")
 
 
 def test_alpha_codes():
@@ -142,8 +157,10 @@ def test_test_yaml_same_shape_as_paper(paper):
     assert (test.resolve(coll.path) / "corpus.jsonl").is_file()
     assert [(t.setting, t.trial) for t in coll.trials] == [("full", "full"), ("limited", "v1"), ("limited", "v2")]
     assert test.merge["split_layer"] < test.tiny["layers"]
-    t = plan(test)
-    assert [len(t[k]) for k in ("models", "collections", "trials", "tiny")] == [2, 1, 3, 1]
+    rows, _ = plan_tasks(test, library="x")
+    (tiny,) = rows["MAKE_TINY"]
+    assert set(tiny["produces"]) == {"model-tiny-source", "model-tiny-domain"} and not rows["DOWNLOAD_MODEL"]
+    assert (len(rows["PREPARE_COLLECTION"]), len(rows["LORA_TRAIN"])) == (1, 3)
 
 
 def _write_variant(tmp_path, edit) -> Path:
@@ -179,47 +196,6 @@ def test_invalid_experiments_name_the_key(tmp_path, edit, message):
     assert str(p) in str(e.value)
 
 
-def test_plan_cli_writes_csvs(tmp_path):
-    out = tmp_path / "tasks"
-    p = run_bin("plan.py", "tasks", "--experiment", PAPER, "--out", out, "--dataset", "scifact", check=True)
-    assert "2 models, 1 collections, 11 trials" in p.stdout
-    rows = list(csv.DictReader((out / "trials.csv").open()))
-    v6 = next(r for r in rows if r["trial"] == "v6")
-    assert (v6["paper_alpha_lower"], v6["paper_alpha_upper"], v6["max_steps"]) == ("0.75", "0.5", "8")
-    coll = next(csv.DictReader((out / "collections.csv").open()))
-    assert coll["query_instruction"] == paper_instruction("scifact")
-    tiny = list(csv.reader((out / "tiny.csv").open()))
-    assert tiny == [["collection", "seed", "layers"]]  # header only: main.nf's splitCsv still reads it
-    lora = next(csv.DictReader((out / "lora.csv").open()))
-    assert lora["deepspeed"] == "../conf/deepspeed/ds_zero3.json" and lora["lora_r"] == "16"
-    assert (PAPER.parent / lora["deepspeed"]).is_file()
-
-
-def paper_instruction(key: str) -> str:
-    return yaml.safe_load(PAPER.read_text())["collections"][key]["query_instruction"]
-
-
-@pytest.mark.parametrize("args, fragment", [
-    (["--dataset", "miracl"], "unpinned model revision for japanese-stablelm"),
-    (["--settings", "nope"], "--settings: unknown nope"),
-])
-def test_plan_cli_bad_input(tmp_path, args, fragment):
-    out = tmp_path / "tasks"
-    p = run_bin("plan.py", "tasks", "--experiment", PAPER, "--out", out, *args)
-    assert p.returncode == 2
-    assert_one_error(p, fragment)
-    assert not out.exists() and list(tmp_path.iterdir()) == []
-
-
 def test_plan_cli_missing_file(tmp_path):
     p = run_bin("plan.py", "tasks", "--experiment", tmp_path / "none.yaml", "--out", tmp_path / "t")
     assert_one_error(p, "experiment file not found")
-
-
-def test_versions_cli(tmp_path):
-    out = tmp_path / "versions.yml"
-    run_bin("plan.py", "versions", "--process", "ENCODE", "--out", out, check=True)
-    doc = yaml.safe_load(out.read_text())
-    import mergeir
-    import torch
-    assert doc["ENCODE"]["mergeir"] == mergeir.__version__ and doc["ENCODE"]["torch"] == torch.__version__

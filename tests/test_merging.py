@@ -127,7 +127,7 @@ def test_float16_merge_rounds_the_weighted_sum_once(models, raw, tmp_path):
 
 
 def test_mergekit_on_mixed_layouts_is_silently_wrong_and_ours_is_right(models, raw, merged_075_025, tmp_path):
-    """The trap (PAPER.md): mergekit given the MistralModel and the MistralForCausalLM folders as they are exits
+    """The trap (docs/paper.md, "Merging"): mergekit given the MistralModel and the MistralForCausalLM folders as they are exits
     normally yet does not write the weighted sum (it keeps one model, which one depending on the hash seed)."""
     from mergekit.config import MergeConfiguration
     from mergekit.io.tasks import LoaderCache

@@ -105,7 +105,7 @@ def test_grid_points_must_share_queries(tmp_path):
 
 
 @pytest.mark.parametrize("collection,setting,trial,want", [
-    # PAPER.md's table of the authors' choices
+    # docs/paper.md's table of the authors' choices
     ("scifact", "full", None, (0.75, 1.0)),
     ("scifact", "limited", "v6", (0.75, 0.5)),
     ("nfcorpus", "limited", 10, (1.0, 0.75)),

@@ -326,7 +326,7 @@ def test_lora_train_bad_inputs_leave_nothing(tiny, tmp_path):
 
 
 # The authors' README (tyamamot/modelmerge-for-ir @ 6a1da1d), "LoRA Fine-tuning on NFCorpus", full data;
-# max_steps 63 from PAPER.md's step table.
+# max_steps 63 from docs/paper.md's step table.
 AUTHORS_NFCORPUS = r"""
 deepspeed --include localhost:0 --module tevatron.retriever.driver.train \
     --deepspeed deepspeed/ds_zero3_config.json \

@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
-"""Copy the small results of a run.sh OUT_DIR into the committed `study/` folder (models, embeddings and runs
-stay behind): every results metrics.json (per_query kept), the α grid (grid.json, and each point's metrics.json
-with per_query cut to nDCG@10 — all that α selection and the report read), the alpha.json files, the trials'
-query ids, timings.tsv, and the provenance of the domain model, the merged models and the adapters.
-metrics.json files are rewritten with one line per query (same JSON content, a third smaller than the
-indented original), so the committed example stays small.
+"""Copy the small results of a run.sh OUT_DIR into a committed study folder (models, embeddings and runs
+stay behind). Per PART:
 
-    examples/scifact_minilm/collect.py OUT_DIR [--dest examples/scifact_minilm/study]
+- mlm140 -> study/: the arms every study shares (source, LoRA full and trials: metrics, adapter provenance
+  and train logs, trial query ids, the mined training file's sidecar) and the first domain model's study;
+- control, mlm -> study_<PART>/: that domain model's study only (it reuses study/'s source and LoRA arms).
+
+A study is: every results metrics.json (per_query kept), the α grid (grid.json, and each point's
+metrics.json with per_query cut to nDCG@10 — all that α selection and the report read), the alpha.json
+files, the part's rows of timings.tsv, and the provenance of its domain model and merged models. metrics.json
+files are rewritten with one line per query (same JSON content, a third smaller than the indented
+original), so the committed example stays small.
+
+    examples/scifact_minilm/collect.py OUT_DIR PART [--dest examples/scifact_minilm/study_PART]
 """
 
 import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "bin"))
@@ -25,6 +32,8 @@ from mergeir.io import atomic_dir, dumps_json, read_json  # noqa: E402
 
 app = make_app(__doc__)
 GRID_METRIC = "ndcg_cut_10"
+PARTS = ("mlm140", "control", "mlm")
+SHARED_STAGES = ("collection", "source", "grid_collection", "mine", "trials")
 
 
 def _metrics_text(doc: dict) -> str:
@@ -53,42 +62,69 @@ def _copy(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
+def _results(src: Path, dst: Path, names=("*",)) -> int:
+    found = sorted(m for n in names for m in src.glob(f"{n}/metrics.json"))
+    if not found:
+        raise MergeirError(f"{src}: no metrics.json")
+    for m in found:
+        _write_metrics(read_json(m, "metrics.json"), dst / m.parent.name / "metrics.json")
+    return len(found)
+
+
+def _timings(src: Path, dst: Path, keep) -> None:
+    lines = src.read_text(encoding="utf-8").splitlines()
+    dst.write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if keep(ln.split("\t")[0])]) + "\n",
+                   encoding="utf-8")
+
+
 @app.command()
 def main(
     out_dir: Path = typer.Argument(..., help="the folder run.sh wrote"),
-    dest: Path = typer.Option(HERE / "study", help="folder to (re)create"),
+    part: str = typer.Argument(..., help="mlm140 | control | mlm"),
+    dest: Optional[Path] = typer.Option(None, help="folder to (re)create [default: study/ for mlm140, "
+                                                   "else study_<PART>/ beside this script]"),
 ) -> None:
-    if not (out_dir / "report").is_dir():
-        raise MergeirError(f"{out_dir}: no report/ — run.sh has not finished")
+    if part not in PARTS:
+        raise MergeirError(f"PART must be one of {', '.join(PARTS)}, got {part!r}")
+    dest = dest or HERE / ("study" if part == "mlm140" else f"study_{part}")
+    dom = out_dir / "domains" / part
+    if not (dom / "results").is_dir():
+        raise MergeirError(f"{dom}: no results/ — run.sh {out_dir} {part} has not finished")
     with atomic_dir(dest) as tmp:
-        _copy(out_dir / "timings.tsv", tmp / "timings.tsv")
-        # results: one folder per (arm, setting, trial); "metrics" because .gitignore drops any results/ folder
-        results = sorted((out_dir / "results").glob("*/metrics.json"))
-        if not results:
-            raise MergeirError(f"{out_dir / 'results'}: no metrics.json")
-        for m in results:
-            _write_metrics(read_json(m, "metrics.json"), tmp / "metrics" / m.parent.name / "metrics.json")
+        n = _results(dom / "results", tmp / "metrics")
         # the grid: grid.json as written, points reduced to the metric selection and the report use
-        grid = out_dir / "grid"
+        grid = dom / "grid"
         _copy(grid / "grid.json", tmp / "grid" / "grid.json")
         for p in read_json(grid / "grid.json", "grid.json")["points"]:
             doc = read_json(grid / p["dir"] / "metrics.json", "grid point metrics.json")
             doc["per_query"] = {q: {GRID_METRIC: v[GRID_METRIC]} for q, v in doc["per_query"].items()}
             doc["per_query_kept"] = [GRID_METRIC]
             _write_metrics(doc, tmp / "grid" / p["dir"] / "metrics.json")
-        for a in sorted((out_dir / "alpha").glob("*.json")):
+        for a in sorted((dom / "alpha").glob("*.json")):
             _copy(a, tmp / "alpha" / a.name)
-        _copy(out_dir / "train" / "trials" / "trials.json", tmp / "trials.json")
-        _copy(out_dir / "train" / "full.jsonl.json", tmp / "train_full.jsonl.json")
-        _copy(out_dir / "grid_collection" / "collection.json", tmp / "grid_collection.json")
-        _copy(out_dir / "models" / "domain" / "provenance.json", tmp / "provenance" / "domain.json")
-        for m in sorted((out_dir / "models").glob("merged_*")):
+        _copy(dom / "model" / "provenance.json", tmp / "provenance" / "domain.json")
+        for m in sorted((dom / "models").glob("merged_*")):
             _copy(m / "provenance.json", tmp / "provenance" / f"{m.name}.json")
-        for a in sorted((out_dir / "adapters").iterdir()):
-            _copy(a / "provenance.json", tmp / "lora" / a.name / "provenance.json")
-            _copy(a / "train_log.jsonl", tmp / "lora" / a.name / "train_log.jsonl")
+        adapters = []
+        if part == "mlm140":  # the shared arms live with the first study
+            n += _results(out_dir / "results", tmp / "metrics")
+            _copy(out_dir / "train" / "trials" / "trials.json", tmp / "trials.json")
+            _copy(out_dir / "train" / "full.jsonl.json", tmp / "train_full.jsonl.json")
+            _copy(out_dir / "grid_collection" / "collection.json", tmp / "grid_collection.json")
+            adapters = ["full"] + [a.name for a in sorted((out_dir / "adapters").glob("v*"))]
+            _timings(out_dir / "timings.tsv", tmp / "timings.tsv",
+                     lambda s: not s.startswith(("control_", "mlm_")))
+        else:
+            _timings(out_dir / "timings.tsv", tmp / "timings.tsv", lambda s: s.startswith(f"{part}_"))
+        if part == "control":
+            adapters = ["control"]
+            for half in ("fit", "heldout"):
+                _copy(out_dir / "train" / "split" / f"{half}.jsonl.json", tmp / "split" / f"{half}.jsonl.json")
+        for a in adapters:
+            _copy(out_dir / "adapters" / a / "provenance.json", tmp / "lora" / a / "provenance.json")
+            _copy(out_dir / "adapters" / a / "train_log.jsonl", tmp / "lora" / a / "train_log.jsonl")
     size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
-    print(f"{dest}: {len(results)} results, grid, alphas, provenance ({size / 1e6:.2f} MB)")
+    print(f"{dest}: {n} results, grid, alphas, provenance ({size / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":

@@ -1,29 +1,19 @@
 // A Hugging Face model pinned to a commit (or copied from a local upstream-format folder) + provenance.json.
+// Command: templates/download_model.sh; one task per row of PLAN's tasks/DOWNLOAD_MODEL.json.
 process DOWNLOAD_MODEL {
-    tag "${meta.model}"
+    tag "${row.id}"
     label 'process_low'
 
     input:
-    tuple val(meta), val(repo_id), val(revision), path(source, stageAs: 'upstream/*')
+    tuple val(row), path(source, stageAs: 'source')
 
     output:
-    tuple val(meta), path("${meta.model}"), emit: model
-    path 'versions.yml',                    emit: versions
+    tuple val(row), path("${row.id}"), emit: model
+    path 'versions.yml', emit: versions
 
     script:
-    def source_opt = source ? "--source ${source}" : ''
-    """
-    download.py model ${repo_id} \\
-        --revision ${revision} \\
-        --out ${meta.model} \\
-        ${source_opt}
-    plan.py versions --process ${task.process} --out versions.yml
-    """
+    template 'download_model.sh'
 
     stub:
-    """
-    mkdir ${meta.model}
-    touch ${meta.model}/config.json ${meta.model}/provenance.json
-    echo '"${task.process}": {mergeir: stub}' > versions.yml
-    """
+    template 'stub/download_model.sh'
 }

@@ -1,36 +1,19 @@
-// Rank the eval split with the embeddings and score it: run.trec + metrics.json, tagged with the task's meta.
+// Rank the eval split with the embeddings and score it: run.trec + metrics.json, tagged with the task's arm.
+// Command: templates/evaluate.sh; one task per row of PLAN's tasks/EVALUATE.json.
 process EVALUATE {
-    tag "${meta.id}"
+    tag "${row.id}"
     label 'process_medium'
 
     input:
-    tuple val(meta), path(embeddings), path(collection), val(recipe)
+    tuple val(row), path(collection, stageAs: 'collection'), path(embeddings, stageAs: 'embeddings')
 
     output:
-    tuple val(meta), path("${meta.id}"), emit: results
-    path 'versions.yml',                 emit: versions
+    tuple val(row), path("${row.id}"), emit: results
+    path 'versions.yml', emit: versions
 
     script:
-    def drop_first = recipe.drop_first_qrel == 'true' ? '--drop-first-qrel' : ''
-    def tags = ['collection', 'arm', 'setting', 'trial', 'alpha_lower', 'alpha_upper', 'alpha_selection']
-        .findAll { k -> meta[k] != null && meta[k] != '' }
-        .collect { k -> "--tag ${k}=${meta[k]}" }
-        .join(' ')
-    """
-    evaluate.py \\
-        --embeddings ${embeddings} \\
-        --collection ${collection} \\
-        --out ${meta.id} \\
-        --split ${recipe.eval_split} \\
-        --depth ${recipe.depth} \\
-        ${drop_first} ${tags}
-    plan.py versions --process ${task.process} --out versions.yml
-    """
+    template 'evaluate.sh'
 
     stub:
-    """
-    mkdir ${meta.id}
-    touch ${meta.id}/run.trec ${meta.id}/metrics.json
-    echo '"${task.process}": {mergeir: stub}' > versions.yml
-    """
+    template 'stub/evaluate.sh'
 }

@@ -1,29 +1,19 @@
-// The `test` profile's models: a tiny random source retriever and domain LLM over the collection's words.
+// The test profile's models: a tiny random source retriever and domain LLM over the collection's words.
+// Command: templates/make_tiny.sh; one task per row of PLAN's tasks/MAKE_TINY.json.
 process MAKE_TINY {
-    tag "${meta.collection}"
+    tag "${row.id}"
     label 'process_low'
 
     input:
-    tuple val(meta), path(collection)
+    tuple val(row), path(collection, stageAs: 'collection')
 
     output:
-    tuple val(meta), path('models'), emit: models
-    path 'versions.yml',           emit: versions
+    tuple val(row), path("${row.id}"), emit: models
+    path 'versions.yml', emit: versions
 
     script:
-    """
-    make_tiny.py models \\
-        --collection ${collection} \\
-        --out models \\
-        --seed ${meta.seed} \\
-        --layers ${meta.layers}
-    plan.py versions --process ${task.process} --out versions.yml
-    """
+    template 'make_tiny.sh'
 
     stub:
-    """
-    mkdir -p models/source models/domain
-    touch models/source/config.json models/domain/config.json
-    echo '"${task.process}": {mergeir: stub}' > versions.yml
-    """
+    template 'stub/make_tiny.sh'
 }

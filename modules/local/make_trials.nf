@@ -1,32 +1,20 @@
 // Seeded samples of labelled queries from a training set: the limited-data trials v1..vN, and (included as
 // SAMPLE_FULL) the full setting's sample when the experiment caps it (e.g. 1,000 queries).
+// Command: templates/make_trials.sh; one task per row of PLAN's tasks/MAKE_TRIALS.json.
 process MAKE_TRIALS {
-    tag "${meta.id}"
+    tag "${row.id}"
     label 'process_single'
 
     input:
-    tuple val(meta), path(train), path(sidecar)
+    tuple val(row), path(train, stageAs: 'train')
 
     output:
-    tuple val(meta), path("${meta.name}"), emit: trials
-    path 'versions.yml',                   emit: versions
+    tuple val(row), path("${row.id}"), emit: trials
+    path 'versions.yml', emit: versions
 
     script:
-    """
-    prepare_training.py trials \\
-        --train ${train} \\
-        --out ${meta.name} \\
-        --trials ${meta.n_trials} \\
-        --queries ${meta.n_queries} \\
-        --seed ${meta.seed}
-    plan.py versions --process ${task.process} --out versions.yml
-    """
+    template 'make_trials.sh'
 
     stub:
-    def names = (1..(meta.n_trials as int)).collect { i -> "${meta.name}/v${i}.jsonl ${meta.name}/v${i}.jsonl.json" }.join(' ')
-    """
-    mkdir ${meta.name}
-    touch ${names}
-    echo '"${task.process}": {mergeir: stub}' > versions.yml
-    """
+    template 'stub/make_trials.sh'
 }

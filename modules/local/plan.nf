@@ -1,7 +1,10 @@
-// The experiment file -> task lists (tasks/*.csv) that main.nf turns into channels.
+// PLAN: the experiment file -> one JSON task file per process (tasks/<PROCESS>.json), the DAG main.nf runs.
+// Command: templates/plan.sh (plan.py tasks). Never cached: the library digest it writes into every row is
+// read afresh on each run, and unchanged rows keep every later task cached.
 process PLAN {
     tag "${experiment.name}"
     label 'process_single'
+    cache false
 
     input:
     path experiment
@@ -9,33 +12,17 @@ process PLAN {
     val settings
     val alpha_selection
     val allow_unpinned
+    val device
+    val encode_shards
+    val sweep_shards
 
     output:
-    path 'tasks/models.csv',      emit: models
-    path 'tasks/collections.csv', emit: collections
-    path 'tasks/trials.csv',      emit: trials
-    path 'tasks/tiny.csv',        emit: tiny
-    path 'tasks/lora.csv',        emit: lora
-    path 'tasks/plan.json',       emit: plan
-    path 'versions.yml',          emit: versions
+    path 'tasks', emit: tasks
+    path 'versions.yml', emit: versions
 
     script:
-    def unpinned = allow_unpinned ? '--allow-unpinned' : ''
-    """
-    plan.py tasks \\
-        --experiment ${experiment} \\
-        --out tasks \\
-        --dataset '${dataset}' \\
-        --settings '${settings}' \\
-        --alpha-selection ${alpha_selection} \\
-        ${unpinned}
-    plan.py versions --process ${task.process} --out versions.yml
-    """
+    template 'plan.sh'
 
     stub:
-    """
-    mkdir tasks
-    touch tasks/models.csv tasks/collections.csv tasks/trials.csv tasks/tiny.csv tasks/lora.csv tasks/plan.json
-    echo '"${task.process}": {mergeir: stub}' > versions.yml
-    """
+    template 'plan.sh'
 }

@@ -1,29 +1,21 @@
 // The study's tables (md/csv/tex), paired significance tests and figures from every metrics.json and grid.
+// Command: templates/report.sh; its one row is PLAN's tasks/REPORT.json.
 process REPORT {
+    tag "${row.id}"
     label 'process_low'
 
     input:
+    val row
     path results, stageAs: 'results/*'
     path grids, stageAs: 'grids/*'
 
     output:
-    path 'report',       emit: report
+    path "${row.id}", emit: report
     path 'versions.yml', emit: versions
 
     script:
-    def grid_opt = grids ? '--grid grids' : ''
-    """
-    report.py build \\
-        --results results \\
-        ${grid_opt} \\
-        --out report
-    plan.py versions --process ${task.process} --out versions.yml
-    """
+    template 'report.sh'
 
     stub:
-    """
-    mkdir report
-    touch report/report.md
-    echo '"${task.process}": {mergeir: stub}' > versions.yml
-    """
+    template 'stub/report.sh'
 }

@@ -1,28 +1,21 @@
-// Choose (alpha_lower, alpha_upper) on the grid, scored on the trial's own labelled queries only.
+// Choose (alpha_lower, alpha_upper) on the grid, scored on the trial's own labelled queries only, then plan the
+// merged arm of that alpha (plan.py chosen: MERGE/ENCODE/EVALUATE rows, the DAG's one run-time edge).
+// Command: templates/select_alpha.sh; one task per row of PLAN's tasks/SELECT_ALPHA.json.
 process SELECT_ALPHA {
-    tag "${meta.id}"
+    tag "${row.id}"
     label 'process_single'
 
     input:
-    tuple val(meta), path(grid), path(train), path(sidecar)
+    tuple val(row), path(grid, stageAs: 'grid'), path(train, stageAs: 'train')
+    path tasks, stageAs: 'tasks'
 
     output:
-    tuple val(meta), path('alpha.json'), emit: alpha
-    path 'versions.yml',                 emit: versions
+    tuple val(row), path("${row.id}"), emit: chosen
+    path 'versions.yml', emit: versions
 
     script:
-    """
-    report.py select-alpha \\
-        --grid ${grid} \\
-        --queries ${train} \\
-        --eval-split ${meta.eval_split} \\
-        --out alpha.json
-    plan.py versions --process ${task.process} --out versions.yml
-    """
+    template 'select_alpha.sh'
 
     stub:
-    """
-    echo '{"alpha_lower": 1.0, "alpha_upper": 1.0, "selection": "grid"}' > alpha.json
-    echo '"${task.process}": {mergeir: stub}' > versions.yml
-    """
+    template 'stub/select_alpha.sh'
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from enum import Enum
 from typing import NoReturn
@@ -35,6 +36,58 @@ class Dtype(str, Enum):
     bfloat16 = "bfloat16"
 
 
+FORCE_HELP = ("replace an existing --out even when it is not this stage's previous output (never an input, "
+              "'.' or a parent of the current folder)")
+
+
+def force_option():
+    """`--force`, the one override of the output contract's replacement rule (mergeir.io.check_replaceable)."""
+    return typer.Option(False, "--force", help=FORCE_HELP)
+
+
+def allow_eval_split_option():
+    """`--allow-eval-split`: the override for stages that refuse to tune or train on the evaluation split."""
+    return typer.Option(False, "--allow-eval-split",
+                        help="allow the collection's evaluation split (training/tuning on test queries inflates results)")
+
+
+def attempt_option():
+    """`--attempt N`: the pipeline's try of this task (Nextflow's task.attempt); see `batch_for_attempt`."""
+    return typer.Option(1, "--attempt", min=1,
+                        help="the pipeline's try number: --batch-size is halved for each earlier try (a retry after "
+                             "running out of memory)")
+
+
+def batch_for_attempt(batch_size: int, attempt: int) -> int:
+    """The batch size of try `attempt`: halved per earlier try, at least 1."""
+    return max(1, batch_size >> (attempt - 1))
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM (SLURM and Nextflow cancel with SIGTERM): unwinds like KeyboardInterrupt, so every
+    atomic output removes its temporary folder, but typer does not swallow it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame) -> None:
+    for s in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the cleanup short
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _install_signal_handlers() -> dict:
+    """Returns the previous handlers (run() restores them: it may be called in-process, e.g. by tests)."""
+    previous = {}
+    for s in (signal.SIGINT, signal.SIGTERM):
+        previous[s] = signal.getsignal(s)
+        if previous[s] is not signal.SIG_IGN:  # a job started with SIGINT ignored keeps ignoring it
+            signal.signal(s, _raise_interrupted)
+    return previous
+
+
 def make_app(help: str) -> typer.Typer:
     return typer.Typer(
         help=help,
@@ -60,10 +113,23 @@ def _is_cuda_oom(e: BaseException) -> bool:
 
 
 def run(app: typer.Typer, argv: list[str] | None = None) -> None:
-    """Run a typer app; usage errors and MergeirError become one stderr line and exit 2; CUDA OOM exits 75."""
+    """Run a typer app; usage errors and MergeirError become one stderr line and exit 2; CUDA OOM exits 75;
+    SIGINT and SIGTERM clean up and exit 128 + the signal number (130, 143) after one `error:` line."""
     command = typer.main.get_command(app)
+    previous = _install_signal_handlers()
+    try:
+        _run(command, argv)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
+def _run(command, argv: list[str] | None) -> None:
     try:
         rv = command.main(args=argv, prog_name=None, standalone_mode=False)
+    except Interrupted as e:
+        name = signal.Signals(e.signum).name
+        fail("interrupted" if e.signum == signal.SIGINT else f"terminated by {name}", 128 + e.signum)
     except _click_exc.UsageError as e:
         hint = f" (see {e.ctx.command_path} --help)" if getattr(e, "ctx", None) else ""
         fail(" ".join(e.format_message().split()) + hint)
@@ -75,8 +141,8 @@ def run(app: typer.Typer, argv: list[str] | None = None) -> None:
         fail(str(e), EXIT_OOM)
     except MergeirError as e:
         fail(str(e))
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
+    except KeyboardInterrupt:  # raised by code that installs its own SIGINT handling
+        fail("interrupted", 128 + signal.SIGINT)
     except Exception as e:  # noqa: BLE001 - last resort: keep the one-line contract
         if _is_cuda_oom(e):
             fail(f"CUDA out of memory ({str(e).splitlines()[0]}); retry with a smaller --batch-size", EXIT_OOM)

@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import MergeirError
-from .io import dumps_json, iter_jsonl, sha256_file
+from .io import Stage, decoded_lines, dumps_json, iter_jsonl, iter_lines, parse_jsonl, read_text, sha256_file
 
 COLLECTION_JSON = "collection.json"
 _META_KEYS = {
     "name", "language", "splits", "eval_split", "train_split", "query_instruction", "use_titles", "source",
-    "checksums", "pools",
+    "checksums", "pools", "empty_documents",
 }
+# what `download.py collection` may replace: a folder whose collection.json mergeir wrote (write_collection)
+DOWNLOAD_STAGE = Stage("download-collection", COLLECTION_JSON, legacy=("checksums", "source", "splits"))
 # `pools`: {split: "judged"} — that split's queries rank only the documents judged in its qrels (MIRACL-ja's
-# evaluation pool, PAPER.md quirk 3) while the corpus may hold more (e.g. the train split's passages).
+# evaluation pool, docs/paper.md quirk 3) while the corpus may hold more (e.g. the train split's passages).
 _POOL_KINDS = {"judged"}
 
 Qrels = dict[str, dict[str, int]]
@@ -50,6 +52,9 @@ class Collection:
     source: Any = None
     checksums: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 of that file
     pools: dict[str, str] = field(default_factory=dict)
+    # documents whose title and text are both empty (real collections have a few): kept, encoded as special
+    # tokens only, and reported as a warning by the stages that encode them
+    empty_documents: list[str] = field(default_factory=list)
     _qrels: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict, repr=False)
     _candidates: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
 
@@ -72,7 +77,7 @@ class Collection:
             )
 
     def qrels(self, split: str, drop_first: bool = False) -> Qrels:
-        """{query_id: {doc_id: relevance}}. `drop_first` drops the file's first judgment (PAPER.md quirk 1)."""
+        """{query_id: {doc_id: relevance}}. `drop_first` drops the file's first judgment (docs/paper.md, quirk 1)."""
         self._split(split)
         rows = self._qrels[split][1:] if drop_first else self._qrels[split]
         out: Qrels = {}
@@ -179,29 +184,24 @@ def _read_queries(path: Path) -> dict[str, str]:
 
 def _iter_tsv(path: Path, ncols: int, header: tuple[str, ...]) -> Iterable[tuple[int, list[str]]]:
     """Rows of a BEIR tsv; the first line is the header (checked by its first column name)."""
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise MergeirError(f"cannot read {path}: {e.strerror}") from None
-    with f:
-        first = True
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if first:
-                first = False
-                cols = line.split("\t")
-                if cols[0] != header[0]:
-                    raise MergeirError(
-                        f"{path}:1: expected a header line starting '{header[0]}' ({' '.join(header)}), "
-                        f"got {line[:60]!r}"
-                    )
-                continue
-            if not line.strip():
-                continue
+    first = True
+    for n, line in iter_lines(path):
+        line = line.rstrip("\r\n")
+        if first:
+            first = False
             cols = line.split("\t")
-            if len(cols) != ncols:
-                raise MergeirError(f"{path}:{n}: expected {ncols} tab-separated columns, got {len(cols)}")
-            yield n, cols
+            if cols[0] != header[0]:
+                raise MergeirError(
+                    f"{path}:1: expected a header line starting '{header[0]}' ({' '.join(header)}), "
+                    f"got {line[:60]!r}"
+                )
+            continue
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != ncols:
+            raise MergeirError(f"{path}:{n}: expected {ncols} tab-separated columns, got {len(cols)}")
+        yield n, cols
     if first:
         raise MergeirError(f"{path}: empty file (expected a header line)")
 
@@ -272,8 +272,8 @@ def load_collection(path: str | os.PathLike) -> Collection:
     meta: dict = {}
     if (root / COLLECTION_JSON).exists():
         try:
-            meta = json.loads((root / COLLECTION_JSON).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            meta = json.loads(read_text(root / COLLECTION_JSON))
+        except json.JSONDecodeError as e:
             raise MergeirError(f"{root / COLLECTION_JSON}: invalid JSON ({e})") from None
         meta = _check_meta(meta, root / COLLECTION_JSON)
     for f in ("corpus.jsonl", "queries.jsonl"):
@@ -326,9 +326,7 @@ def load_collection(path: str | os.PathLike) -> Collection:
     for s in (coll.eval_split, coll.train_split, *coll.pools):
         if s is not None and s not in qrels and meta:
             raise MergeirError(f"{root / COLLECTION_JSON}: split '{s}' has no qrels/{s}.tsv")
-    for i in corpus:
-        if not coll.doc_text(i).strip():
-            raise MergeirError(f"{root / 'corpus.jsonl'}: document '{i}' has an empty text")
+    coll.empty_documents = [i for i in corpus if not coll.doc_text(i).strip()]
 
     coll.checksums = {rel: sha256_file(root / rel) for rel in _data_files(root)}
     recorded = meta.get("checksums")
@@ -409,6 +407,9 @@ def write_collection(
     }
     if pools:
         meta["pools"] = dict(pools)
+    empty = sum(1 for d in corpus.values() if not ((d.get("title") or "") + (d["text"] or "")).strip())
+    if empty:
+        meta["empty_documents"] = empty
     (out / COLLECTION_JSON).write_text(dumps_json(meta), encoding="utf-8")
     return load_collection(out)
 
@@ -429,7 +430,7 @@ JQARA_REVISION = "6172542a3159fd43ade568d9d7267d1b3d364cc9"
 JQARA_URL = "https://huggingface.co/datasets/hotchpotch/JQaRA/resolve/{rev}/data/{split}-00000-of-00001.parquet"
 
 _QA_JA = "Given a question, retrieve Wikipedia passages that answer the question"
-# Query instructions and document text settings of the paper (shared/PAPER.md, "Collections").
+# Query instructions and document text settings of the paper (docs/paper.md, "Collections").
 PRESETS: dict[str, dict[str, Any]] = {
     "scifact": {"language": "en", "use_titles": True, "eval_split": "test", "train_split": "train",
                 "query_instruction": "Given a scientific claim, retrieve documents that support or refute the claim"},
@@ -444,7 +445,7 @@ NAMES = (*PRESETS, "beir:<path>")
 
 
 def prepare_collection(name: str, out: str | os.PathLike, source: str | None = None, check_md5: bool = True,
-                       revision: str | None = None) -> Collection:
+                       revision: str | None = None, force: bool = False) -> Collection:
     """Build the collection layout for `name` into `out` (atomically) from `source` (local path or URL).
 
     Without `source` the upstream release is downloaded (BEIR zips, MIRACL and JQaRA from the Hugging Face
@@ -469,7 +470,9 @@ def prepare_collection(name: str, out: str | os.PathLike, source: str | None = N
         raise MergeirError("--source is not used with beir:<path>; the path is the source")
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="mergeir-download-") as cache, atomic_dir(out) as tmp:
+    local = [v for v in (source, kwargs.get("path")) if v and not re.match(r"^https?://", v)]
+    with tempfile.TemporaryDirectory(prefix="mergeir-download-") as cache, \
+            atomic_dir(out, stage=DOWNLOAD_STAGE, inputs={"--source": local}, force=force) as tmp:
         builder(out=tmp, cache=Path(cache), **kwargs)
     return load_collection(out)
 
@@ -500,23 +503,10 @@ def _fetch(source: str, cache: Path, filename: str) -> Path:
     return p
 
 
-def _jsonl_lines(lines: Iterable[str], where: str) -> Iterable[tuple[int, dict]]:
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise MergeirError(f"{where}:{n}: malformed JSON line ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise MergeirError(f"{where}:{n}: expected a JSON object")
-        yield n, obj
-
-
-def _beir_records(lines: Iterable[str], where: str, kind: str) -> dict:
+def _beir_records(lines: Iterable[tuple[int, str]], where: str, kind: str) -> dict:
     """BEIR corpus/queries lines -> {id: {title, text}} / {id: text}; `metadata` is dropped."""
     out: dict = {}
-    for n, obj in _jsonl_lines(lines, where):
+    for n, obj in parse_jsonl(lines, where):
         if "_id" not in obj:
             raise MergeirError(f"{where}:{n}: missing '_id'")
         i = str(obj["_id"])
@@ -529,9 +519,9 @@ def _beir_records(lines: Iterable[str], where: str, kind: str) -> dict:
     return out
 
 
-def _beir_qrels(lines: Iterable[str], where: str) -> list[tuple[str, str, int]]:
+def _beir_qrels(lines: Iterable[tuple[int, str]], where: str) -> list[tuple[str, str, int]]:
     rows = []
-    for n, line in enumerate(lines, 1):
+    for n, line in lines:
         cols = line.rstrip("\r\n").split("\t")
         if n == 1 and cols[0] == "query-id":
             continue
@@ -548,19 +538,20 @@ def _beir_qrels(lines: Iterable[str], where: str) -> list[tuple[str, str, int]]:
 
 def _read_beir(root) -> tuple[dict, dict, dict]:
     """Corpus, queries and {split: qrels rows} from a BEIR folder or a zip member folder (zipfile.Path)."""
-    def lines(p):
-        with p.open("r", encoding="utf-8") as f:
-            yield from f
+    def lines(p, where):
+        with p.open("rb") as f:
+            yield from decoded_lines(f, where)
 
     for f in ("corpus.jsonl", "queries.jsonl", "qrels"):
         if not (root / f).exists():
             raise MergeirError(f"{root}: missing {f} (not a BEIR folder)")
-    corpus = _beir_records(lines(root / "corpus.jsonl"), f"{root}/corpus.jsonl", "document")
-    queries = _beir_records(lines(root / "queries.jsonl"), f"{root}/queries.jsonl", "query")
+    corpus = _beir_records(lines(root / "corpus.jsonl", f"{root}/corpus.jsonl"), f"{root}/corpus.jsonl", "document")
+    queries = _beir_records(lines(root / "queries.jsonl", f"{root}/queries.jsonl"), f"{root}/queries.jsonl", "query")
     qrels = {}
     for p in sorted((root / "qrels").iterdir(), key=lambda p: p.name):
         if p.name.endswith(".tsv"):
-            qrels[p.name[:-4]] = _beir_qrels(lines(p), f"{root}/qrels/{p.name}")
+            where = f"{root}/qrels/{p.name}"
+            qrels[p.name[:-4]] = _beir_qrels(lines(p, where), where)
     if not qrels:
         raise MergeirError(f"{root}/qrels: no <split>.tsv files")
     return corpus, queries, qrels
@@ -646,37 +637,35 @@ def _find(root: Path, pattern: str) -> list[Path]:
 
 def _miracl_topics(path: Path) -> dict[str, str]:
     topics: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            qid, sep, text = line.partition("\t")
-            if not sep or not qid.strip() or not text.strip():
-                raise MergeirError(f"{path}:{n}: expected 'qid<TAB>query'")
-            if qid in topics:
-                raise MergeirError(f"{path}:{n}: duplicate topic id '{qid}'")
-            topics[qid] = text
+    for n, line in iter_lines(path):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        qid, sep, text = line.partition("\t")
+        if not sep or not qid.strip() or not text.strip():
+            raise MergeirError(f"{path}:{n}: expected 'qid<TAB>query'")
+        if qid in topics:
+            raise MergeirError(f"{path}:{n}: duplicate topic id '{qid}'")
+        topics[qid] = text
     return topics
 
 
 def _miracl_qrels(path: Path) -> list[tuple[str, str, int]]:
     rows, seen = [], set()
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) != 4:
-                raise MergeirError(f"{path}:{n}: expected TREC qrels 'qid Q0 docid relevance', got {len(cols)} columns")
-            try:
-                rel = int(cols[3])
-            except ValueError:
-                raise MergeirError(f"{path}:{n}: relevance {cols[3]!r} is not an integer") from None
-            if (cols[0], cols[2]) in seen:
-                raise MergeirError(f"{path}:{n}: duplicate judgment for query '{cols[0]}', passage '{cols[2]}'")
-            seen.add((cols[0], cols[2]))
-            rows.append((cols[0], cols[2], rel))
+    for n, line in iter_lines(path):
+        cols = line.split()
+        if not cols:
+            continue
+        if len(cols) != 4:
+            raise MergeirError(f"{path}:{n}: expected TREC qrels 'qid Q0 docid relevance', got {len(cols)} columns")
+        try:
+            rel = int(cols[3])
+        except ValueError:
+            raise MergeirError(f"{path}:{n}: relevance {cols[3]!r} is not an integer") from None
+        if (cols[0], cols[2]) in seen:
+            raise MergeirError(f"{path}:{n}: duplicate judgment for query '{cols[0]}', passage '{cols[2]}'")
+        seen.add((cols[0], cols[2]))
+        rows.append((cols[0], cols[2], rel))
     if not rows:
         raise MergeirError(f"{path}: no judgments")
     return rows
@@ -693,8 +682,8 @@ def _miracl_passages(shards: list[Path], wanted: set[str]) -> dict[str, dict[str
     for shard in shards:
         opener = gzip.open if shard.suffix == ".gz" else open
         try:
-            with opener(shard, "rt", encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
+            with opener(shard, "rb") as f:
+                for n, line in decoded_lines(f, str(shard)):
                     m = _DOCID.match(line)
                     if m and "\\" not in m.group(1) and m.group(1) not in wanted:
                         continue

@@ -1,6 +1,6 @@
 """Encoding texts into L2-normalised embeddings: prompts, tokenization, pooling, batching, the embeddings artifact.
 
-The e5-mistral recipe (shared/PAPER.md): sequence = BOS + text + EOS, embedding = hidden state of the last
+The e5-mistral recipe (docs/paper.md, "Encoding"): sequence = BOS + text + EOS, embedding = hidden state of the last
 non-pad token. Under transformers 5 the e5 tokenizer no longer appends EOS, so `last` pooling adds BOS and EOS
 itself instead of trusting the tokenizer. Texts are tokenized and length-sorted once (`prepare_texts`) and can
 then be encoded by many models (`encode_prepared`) - the alpha sweep re-encodes the same texts 25 times.
@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import MergeirError
-from .io import atomic_dir, read_json, write_json
+from .io import Stage, atomic_dir, read_json, write_json
 from .provenance import tool_versions
 
 POOLINGS = ("last", "mean", "cls")
@@ -134,7 +134,8 @@ def pool(hidden, attention_mask, pooling: str):
 
 @dataclass
 class Prepared:
-    """Texts tokenized once, sorted longest first and cut into padded batches (input_ids, attention_mask).
+    """Texts tokenized once, sorted longest first and cut into padded batches (input_ids, attention_mask): by
+    count, or with `max_batch_tokens` by padded-token budget (mergeir.batching).
 
     `index[b]` holds the original positions of batch b's rows, so outputs are scattered back in input order.
     Longest batches first: an out-of-memory error shows up at once, not at the end of a long run.
@@ -147,21 +148,20 @@ class Prepared:
     n_tokens: int
     batches: list = field(repr=False)
     index: list = field(repr=False)
+    max_batch_tokens: int | None = None
 
 
-def prepare_texts(tokenizer, texts: Sequence[str], pooling: str, max_length: int, batch_size: int) -> Prepared:
-    if batch_size < 1:
-        raise MergeirError(f"--batch-size must be >= 1, got {batch_size}")
+def prepare_texts(tokenizer, texts: Sequence[str], pooling: str, max_length: int, batch_size: int,
+                  max_batch_tokens: int | None = None) -> Prepared:
+    from .batching import check_budget, cut
+
+    check_budget(batch_size, max_batch_tokens, max_length)
     seqs = token_ids(tokenizer, texts, pooling, max_length)
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-    order = np.argsort(-lengths, kind="stable")  # stable: equal lengths keep input order (deterministic)
     pad = pad_token_id(tokenizer)
-    batches, index = [], []
-    for start in range(0, len(seqs), batch_size):
-        idx = order[start : start + batch_size]
-        batches.append(_pad([seqs[i] for i in idx], pad))
-        index.append(idx)
-    return Prepared(pooling, max_length, batch_size, len(seqs), int(lengths.sum()), batches, index)
+    index = cut(lengths, batch_size, max_batch_tokens)
+    batches = [_pad([seqs[i] for i in idx], pad) for idx in index]
+    return Prepared(pooling, max_length, batch_size, len(seqs), int(lengths.sum()), batches, index, max_batch_tokens)
 
 
 def _model_device(model):
@@ -180,16 +180,41 @@ def _backbone(model):
     return model.base_model if isinstance(model, PreTrainedModel) else model
 
 
-def encode_prepared(model, prepared: Prepared, device=None, progress: bool | str = False) -> np.ndarray:
-    """Embeddings (n, dim), float32, L2-normalised, rows in the order the texts were given."""
-    import torch
+def pooled(hidden, mask, pooling: str) -> np.ndarray:
+    """L2-normalised float32 embeddings (rows, dim) on the host from a batch's last hidden states."""
     import torch.nn.functional as F
-    from tqdm.auto import tqdm
+
+    return F.normalize(pool(hidden, mask, pooling).float(), p=2, dim=-1).cpu().numpy()
+
+
+def batch_forward(model, pooling: str, device=None):
+    """`fn(rows) -> embeddings` for one batch (mergeir.batching.Rows): the encoder's forward and pooling."""
+    import torch
 
     device = torch.device(device) if device is not None else _model_device(model)
     body = _backbone(model)
+
+    def forward(rows):
+        ids = rows.ids.to(device, non_blocking=True)
+        mask = rows.mask.to(device, non_blocking=True)
+        return pooled(body(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state, mask, pooling)
+
+    return forward
+
+
+def encode_prepared(model, prepared: Prepared, device=None, progress: bool | str = False,
+                    forward=None) -> np.ndarray:
+    """Embeddings (n, dim), float32, L2-normalised, rows in the order the texts were given. A batch that runs out
+    of device memory is halved and goes on (mergeir.batching.Halving); `forward` replaces `batch_forward`."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from .batching import Halving, Rows
+
+    body = _backbone(model)
     dim = int(getattr(body.config, "hidden_size", 0) or 0)
     out = np.empty((prepared.n, dim), dtype=np.float32) if prepared.n == 0 else None
+    run = Halving(forward or batch_forward(model, prepared.pooling, device))
     was_training = body.training
     body.eval()
     desc = progress if isinstance(progress, str) else "encode"
@@ -197,17 +222,17 @@ def encode_prepared(model, prepared: Prepared, device=None, progress: bool | str
     try:
         with torch.inference_mode():
             for (ids, mask), idx in zip(prepared.batches, prepared.index):
-                ids = ids.to(device, non_blocking=True)
-                mask = mask.to(device, non_blocking=True)
-                hidden = body(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-                emb = F.normalize(pool(hidden, mask, prepared.pooling).float(), p=2, dim=-1)
-                if out is None:
-                    out = np.empty((prepared.n, emb.shape[1]), dtype=np.float32)
-                out[idx] = emb.cpu().numpy()
+                for rows, emb in run(Rows(ids, mask, idx)):
+                    if out is None:
+                        out = np.empty((prepared.n, emb.shape[1]), dtype=np.float32)
+                    out[rows.index] = emb
                 bar.update(len(idx))
     finally:
         bar.close()
         body.train(was_training)
+    if run.splits:
+        print(f"warning: {desc}: out of device memory; batches were halved {run.splits} times and went on",
+              file=sys.stderr)
     return out
 
 
@@ -270,6 +295,9 @@ def check_model_dirs(model_dir: str | Path, adapter: str | Path | None = None) -
         raise MergeirError(f"--model {model_dir}: no config.json (not a Hugging Face model folder)")
     if not _has_safetensors(model_dir):
         raise MergeirError(f"--model {model_dir}: no *.safetensors weights (pickled weights are not loaded)")
+    from .models import read_safetensors_header, weight_files
+
+    weight_files(model_dir, "--model")  # every weight file complete (header + data length), not just present
     if adapter is not None:
         adapter = Path(adapter)
         if not adapter.is_dir():
@@ -278,6 +306,7 @@ def check_model_dirs(model_dir: str | Path, adapter: str | Path | None = None) -
             raise MergeirError(f"--adapter {adapter}: no adapter_config.json (not a peft adapter folder)")
         if not (adapter / "adapter_model.safetensors").is_file():
             raise MergeirError(f"--adapter {adapter}: no adapter_model.safetensors (pickled adapters are not loaded)")
+        read_safetensors_header(adapter / "adapter_model.safetensors")
 
 
 def load_tokenizer(model_dir: str | Path):
@@ -291,13 +320,18 @@ def load_tokenizer(model_dir: str | Path):
 
 
 def load_encoder(model_dir: str | Path, adapter: str | Path | None = None, dtype: str = "float32",
-                 device: str | None = "cpu"):
+                 device: str | None = "cpu", check_adapter_base: bool = True):
     """(model, tokenizer): the base transformer of `model_dir` (a *ForCausalLM checkpoint loads as its base
-    model, lm_head dropped), safetensors only, no remote code, eval mode; a peft adapter is merged in."""
+    model, lm_head dropped), safetensors only, no remote code, eval mode; a peft adapter is merged in, after
+    checking (unless `check_adapter_base` is off) that it was trained on this model (models.check_adapter_base)."""
     from transformers import AutoModel
 
     model_dir = Path(model_dir)
     check_model_dirs(model_dir, adapter)
+    if adapter is not None and check_adapter_base:
+        from .models import check_adapter_base as _check_base
+
+        _check_base(adapter, model_dir)
     torch_dtype = _torch_dtype(dtype)
     dev = resolve_device(device)
     tokenizer = load_tokenizer(model_dir)
@@ -343,7 +377,25 @@ def merge_adapter(model, adapter: str | Path):
             raise MergeirError(f"--adapter {adapter}: its weights do not match the model's modules "
                                f"({str(w.message)[:200]})")
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    _check_adapter_keys(peft_model, adapter)
     return peft_model.merge_and_unload()
+
+
+def _check_adapter_keys(peft_model, adapter: Path) -> None:
+    """peft ignores adapter tensors the model has no module for (an adapter of a 4-layer model loads onto a
+    2-layer one without a word): compare the file's keys with the ones this model expects, both ways."""
+    from peft.utils import get_peft_model_state_dict
+
+    from .models import read_safetensors_header
+
+    expected = set(get_peft_model_state_dict(peft_model))
+    found = {k for k in read_safetensors_header(adapter / "adapter_model.safetensors") if k != "__metadata__"}
+    for what, keys in (("tensors the model has no module for", found - expected),
+                       ("no tensor for the model's adapted modules", expected - found)):
+        if keys:
+            first = sorted(keys)
+            raise MergeirError(f"--adapter {adapter} does not fit --model: {len(keys)} {what} (e.g. {first[0]}); "
+                               "was it trained on another architecture?")
 
 
 def _provenance(folder: Path | None) -> dict | None:
@@ -409,7 +461,8 @@ def split_ids(collection, split: str) -> tuple[list[str], list[str]]:
 
 
 def prepare_split(tokenizer, collection, split: str | None = None, *, pooling: str, max_length: int,
-                  batch_size: int, query_instruction: Any = FROM_COLLECTION) -> PreparedSplit:
+                  batch_size: int, query_instruction: Any = FROM_COLLECTION,
+                  max_batch_tokens: int | None = None) -> PreparedSplit:
     split = split or getattr(collection, "eval_split", None) or "test"
     instruction = collection.query_instruction if query_instruction is FROM_COLLECTION else query_instruction
     instruction = instruction or None
@@ -418,8 +471,8 @@ def prepare_split(tokenizer, collection, split: str | None = None, *, pooling: s
     dtexts = [collection.doc_text(d) for d in dids]  # title + " " + text, or text only, per use_titles
     return PreparedSplit(
         collection, split, instruction, qids, dids,
-        prepare_texts(tokenizer, qtexts, pooling, max_length, batch_size),
-        prepare_texts(tokenizer, dtexts, pooling, max_length, batch_size),
+        prepare_texts(tokenizer, qtexts, pooling, max_length, batch_size, max_batch_tokens),
+        prepare_texts(tokenizer, dtexts, pooling, max_length, batch_size, max_batch_tokens),
     )
 
 
@@ -427,6 +480,12 @@ def encode_split(model, prepared: PreparedSplit, *, device=None, progress: bool 
                  extra_meta: dict | None = None) -> Embeddings:
     q = encode_prepared(model, prepared.queries, device, "queries" if progress else False)
     d = encode_prepared(model, prepared.corpus, device, "corpus" if progress else False)
+    return split_embeddings(model, prepared, q, d, extra_meta)
+
+
+def split_embeddings(model, prepared: PreparedSplit, q: np.ndarray, d: np.ndarray,
+                     extra_meta: dict | None = None) -> Embeddings:
+    """The Embeddings of a prepared split from its query and document vectors, with the artifact's meta."""
     coll = prepared.collection
     dtype = str(next(_backbone(model).parameters()).dtype).replace("torch.", "")
     meta = {
@@ -435,6 +494,7 @@ def encode_split(model, prepared: PreparedSplit, *, device=None, progress: bool 
         "pooling": prepared.queries.pooling,
         "max_length": prepared.queries.max_length,
         "batch_size": prepared.queries.batch_size,
+        **({"max_batch_tokens": prepared.queries.max_batch_tokens} if prepared.queries.max_batch_tokens else {}),
         "dtype": dtype,
         "dim": int(q.shape[1]),
         "split": prepared.split,
@@ -443,6 +503,7 @@ def encode_split(model, prepared: PreparedSplit, *, device=None, progress: bool 
         "use_titles": bool(coll.use_titles),
         "n_queries": len(prepared.query_ids),
         "n_corpus": len(prepared.corpus_ids),
+        "n_empty_documents": len(set(getattr(coll, "empty_documents", ())) & set(prepared.corpus_ids)),
         "n_tokens": {"queries": prepared.queries.n_tokens, "corpus": prepared.corpus.n_tokens},
         "collection": coll.name,
         "collection_checksum": coll.checksum,
@@ -453,10 +514,12 @@ def encode_split(model, prepared: PreparedSplit, *, device=None, progress: bool 
 
 def encode_collection(model, tokenizer, collection, split: str | None = None, *, pooling: str, max_length: int,
                       batch_size: int, query_instruction: Any = FROM_COLLECTION, device=None,
-                      progress: bool = False, extra_meta: dict | None = None) -> Embeddings:
+                      progress: bool = False, extra_meta: dict | None = None,
+                      max_batch_tokens: int | None = None) -> Embeddings:
     """Embeddings of the split's judged queries and of the documents they rank (`prepare_split` + `encode_split`)."""
     prepared = prepare_split(tokenizer, collection, split, pooling=pooling, max_length=max_length,
-                             batch_size=batch_size, query_instruction=query_instruction)
+                             batch_size=batch_size, query_instruction=query_instruction,
+                             max_batch_tokens=max_batch_tokens)
     return encode_split(model, prepared, device=device, progress=progress, extra_meta=extra_meta)
 
 
@@ -467,11 +530,15 @@ def _write_ids(path: Path, ids: Sequence[str]) -> None:
     path.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
 
 
+# the embeddings folder's marker: meta.json names the stage (older ones: the fields every meta.json has)
+ENCODE_STAGE = Stage("encode", "meta.json", legacy=("collection_checksum", "n_corpus", "pooling"))
+
+
 def write_embeddings(out: str | Path, emb: Embeddings, atomic: bool = True) -> Path:
     """Write the embeddings artifact. atomic=True: via a temp folder renamed at the end; atomic=False: into
     `out` directly (for callers already inside their own `atomic_dir`)."""
     if atomic:
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, stage=ENCODE_STAGE) as tmp:
             write_embeddings(tmp, emb, atomic=False)
         return Path(out)
     out = Path(out)
@@ -488,7 +555,9 @@ def write_embeddings(out: str | Path, emb: Embeddings, atomic: bool = True) -> P
 def _read_ids(path: Path) -> list[str]:
     if not path.is_file():
         raise MergeirError(f"embeddings file not found: {path}")
-    ids = path.read_text(encoding="utf-8").splitlines()
+    from .io import read_text
+
+    ids = read_text(path).splitlines()
     if len(set(ids)) != len(ids):
         raise MergeirError(f"{path}: duplicate ids")
     return ids
@@ -501,8 +570,13 @@ def _read_npy(path: Path) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except ValueError as e:
         raise MergeirError(f"{path}: not a plain .npy array ({e})") from None
-    if arr.dtype != np.float32 or arr.ndim != 2:
+    if arr.dtype not in (np.float32, np.float64, np.float16) or arr.ndim != 2:
         raise MergeirError(f"{path}: expected a 2-d float32 array, got {arr.dtype} with shape {arr.shape}")
+    if arr.dtype != np.float32:  # another tool's float64/float16: the same vectors in the dtype search uses
+        with np.errstate(over="ignore"):
+            arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise MergeirError(f"{path}: contains NaN or infinite values (or values beyond float32's range)")
     return arr
 
 

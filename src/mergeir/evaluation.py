@@ -13,12 +13,14 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .errors import MergeirError
-from .io import atomic_write_text
+from .io import Stage, atomic_write_text, iter_lines
 
 # pytrec_eval measure specs -> the result keys they produce (ndcg_cut.10 -> ndcg_cut_10)
 MEASURES = ("ndcg_cut.1,3,5,10,100,1000", "map", "recall.100,1000", "P.10")
 JQARA_KEY = "jqara_ndcg@10"
 RUN_TAG = "mergeir"
+# a results folder's marker: metrics.json names the stage (older ones: the fields every metrics.json has)
+EVALUATE_STAGE = Stage("evaluate", "metrics.json", legacy=("per_query", "embeddings_meta", "provenance"))
 
 
 def _check_run(run: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
@@ -134,23 +136,22 @@ def read_trec(path: str | os.PathLike) -> dict[str, dict[str, float]]:
     if not path.is_file():
         raise MergeirError(f"run file not found: {path}")
     run: dict[str, dict[str, float]] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) != 6:
-                raise MergeirError(f"{path}:{n}: expected 6 columns (qid Q0 docid rank score tag), got {len(cols)}")
-            q, _, d, _, s, _ = cols
-            try:
-                score = float(s)
-            except ValueError:
-                raise MergeirError(f"{path}:{n}: score {s!r} is not a number") from None
-            if not math.isfinite(score):
-                raise MergeirError(f"{path}:{n}: score {s!r} is not finite")
-            if d in run.setdefault(q, {}):
-                raise MergeirError(f"{path}:{n}: document '{d}' listed twice for query '{q}'")
-            run[q][d] = score
+    for n, line in iter_lines(path):
+        cols = line.split()
+        if not cols:
+            continue
+        if len(cols) != 6:
+            raise MergeirError(f"{path}:{n}: expected 6 columns (qid Q0 docid rank score tag), got {len(cols)}")
+        q, _, d, _, s, _ = cols
+        try:
+            score = float(s)
+        except ValueError:
+            raise MergeirError(f"{path}:{n}: score {s!r} is not a number") from None
+        if not math.isfinite(score):
+            raise MergeirError(f"{path}:{n}: score {s!r} is not finite")
+        if d in run.setdefault(q, {}):
+            raise MergeirError(f"{path}:{n}: document '{d}' listed twice for query '{q}'")
+        run[q][d] = score
     return run
 
 
@@ -172,6 +173,11 @@ def parse_tags(items: Sequence[str]) -> dict:
         except ValueError:
             tags[key.strip()] = value
     return tags
+
+
+def qrels_identity(split: str, sha256: str | None, drop_first_qrel: bool, n_judgments: int | None) -> dict:
+    """What a result was scored against; equal identities mean the same judgments."""
+    return {"split": split, "sha256": sha256, "drop_first_qrel": bool(drop_first_qrel), "n_judgments": n_judgments}
 
 
 def check_embeddings(emb, collection, split: str, where: str = "embeddings") -> None:
@@ -212,8 +218,12 @@ def evaluate_embeddings(
     depth: int = 1000,
     drop_first_qrel: bool = False,
     tags: Mapping | None = None,
+    force: bool = False,
 ) -> dict:
-    """Search + score one embeddings folder against its collection; writes `run.trec` and `metrics.json`."""
+    """Search + score one embeddings folder against its collection; writes `run.trec` and `metrics.json`.
+
+    `provenance.qrels` ({split, sha256 of qrels/<split>.tsv, drop_first_qrel, n_judgments}) and
+    `provenance.collection_checksum` identify what was scored: the report refuses a table mixing two."""
     from .collections import load_collection
     from .encoding import read_embeddings
     from .io import atomic_dir, sha256_file, write_json
@@ -230,9 +240,12 @@ def evaluate_embeddings(
     run = search_collection(coll, split, q_emb, qids, emb.corpus, emb.corpus_ids, depth=depth)
     cands = coll.candidates(split)
     metrics = evaluate(run, coll.qrels(split, drop_first=drop_first_qrel), candidates=cands)
-    with atomic_dir(out) as tmp:
+    qrels_rel = f"qrels/{split}.tsv"
+    with atomic_dir(out, stage=EVALUATE_STAGE, inputs={"--embeddings": embeddings, "--collection": collection},
+                    force=force) as tmp:
         write_trec(run, tmp / "run.trec")
         metrics.update({
+            "stage": EVALUATE_STAGE.name,
             "split": split,
             "collection": coll.name,
             "tags": dict(tags or {}),
@@ -241,6 +254,8 @@ def evaluate_embeddings(
                 "collection_root": str(Path(collection).resolve()),
                 "collection_checksum": coll.checksum,
                 "collection_checksum_verified": emb.meta.get("collection_checksum") == coll.checksum,
+                "qrels": qrels_identity(split, coll.checksums.get(qrels_rel), drop_first_qrel,
+                                        sum(map(len, coll.qrels(split, drop_first=drop_first_qrel).values()))),
                 "embeddings": str(Path(embeddings).resolve()),
                 "embeddings_sha256": {f: sha256_file(Path(embeddings) / f) for f in
                                       ("queries.npy", "corpus.npy", "queries.ids", "corpus.ids", "meta.json")},

@@ -4,13 +4,11 @@ the pipeline runs from it.
 The file names models (pinned Hugging Face revisions or tiny built ones), collections (each with its domain
 model, query instruction, eval/train split and the published alpha and LoRA steps per setting and trial), and
 the merge / encoding / evaluation / LoRA recipes. `load_experiment` validates everything up front with one
-message naming the file and the key at fault; `plan` turns it into rows for main.nf (tasks/*.csv).
+message naming the file and the key at fault; mergeir.pipeline.tasks plans the pipeline's tasks from it.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -18,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MergeirError
-from .io import atomic_dir, dumps_json, sha256_file
 
 FORMAT = 1
 SETTINGS = ("full", "limited")
@@ -261,8 +258,11 @@ def _read_lora(r: _Reader, node: dict) -> dict[str, Any]:
     return out
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read and validate an experiment YAML; any problem is one MergeirError naming file and key."""
+def load_experiment(path: str | Path, check_paths: bool = True) -> Experiment:
+    """Read and validate an experiment YAML; any problem is one MergeirError naming file and key.
+
+    check_paths: local `path:`s must exist beside the (real, symlinks followed) file. PLAN turns it off: in a
+    container only the experiment file itself is mounted, and main.nf checks those paths (checkIfExists)."""
     import yaml
 
     path = Path(path)
@@ -347,7 +347,13 @@ def load_experiment(path: str | Path) -> Experiment:
         if domain == source_model:
             r.fail(f"{w}.domain_model", "the domain model must differ from source_model")
         download = r.get(c, "download", w, str)
+        from .collections import PRESETS
+
+        if download not in (*PRESETS, "beir"):
+            r.fail(f"{w}.download", f"{download!r} is not one of {', '.join((*PRESETS, 'beir'))}")
         path_ = r.get(c, "path", w, str, required=download == "beir")
+        if check_paths and path_ is not None and not (path.resolve().parent / path_).exists():
+            r.fail(f"{w}.path", f"{path_!r} does not exist (relative to {path.resolve().parent})")
         quirks = r.mapping(c.get("quirks") or {}, f"{w}.quirks")
         unknown = set(quirks) - {"drop_first_qrel"}
         if unknown:
@@ -430,10 +436,6 @@ def alpha_code(a: float) -> str:
     return "00" if s == "0" else s.replace(".", "")
 
 
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
 def parse_selection(value: str, known, what: str) -> list[str]:
     items = [v.strip() for v in value.split(",") if v.strip()]
     if not items:
@@ -442,123 +444,3 @@ def parse_selection(value: str, known, what: str) -> list[str]:
     if bad:
         raise MergeirError(f"{what}: unknown {', '.join(bad)} (known: {', '.join(known)})")
     return list(dict.fromkeys(items))
-
-
-def plan(exp: Experiment, dataset: str = "all", settings: str = "full,limited", alpha_selection: str = "paper",
-         allow_unpinned: bool = False) -> dict[str, list[dict[str, Any]]]:
-    """Task rows for the pipeline: models, collections (with their recipes), trials, the tiny build, LoRA recipe."""
-    colls = list(exp.collections) if dataset == "all" else parse_selection(dataset, list(exp.collections) + ["all"],
-                                                                          "--dataset")
-    if "all" in colls:
-        colls = list(exp.collections)
-    sets = parse_selection(settings, [s for s in SETTINGS if s in exp.settings], "--settings")
-    if alpha_selection not in ALPHA_SELECTIONS:
-        raise MergeirError(f"--alpha_selection: {alpha_selection!r} is not one of {', '.join(ALPHA_SELECTIONS)}")
-    needed = [exp.source_model] + [exp.collections[c].domain_model for c in colls]
-    needed = list(dict.fromkeys(needed))
-    unpinned = [m for m in needed if not exp.models[m].pinned]
-    if unpinned and not allow_unpinned:
-        names = ", ".join(f"{m} ({exp.models[m].repo_id})" for m in unpinned)
-        raise MergeirError(f"{exp.path}: unpinned model revision for {names}: pin a commit in the experiment file "
-                           f"or pass --allow_unpinned to the pipeline (--allow-unpinned to plan.py); such a run is not "
-                           f"reproducible")
-    if alpha_selection == "grid":
-        for c in colls:
-            if exp.collections[c].train_split is None:
-                raise MergeirError(f"{exp.path}: collections.{c}.train_split is missing: --alpha_selection grid "
-                                   f"needs labelled queries")
-    models = []
-    for m in needed:
-        s = exp.models[m]
-        models.append({
-            "model": m, "repo_id": s.repo_id or "", "revision": s.revision or ("main" if not s.tiny else ""),
-            "pinned": str(s.pinned).lower(), "layout": s.layout or "", "tiny": s.tiny or "",
-            "source": s.source or "",  # relative to the experiment file's folder (main.nf resolves it)
-        })
-    collections, trials = [], []
-    full, limited = exp.settings.get("full", {}), exp.settings.get("limited", {})
-    for c in colls:
-        cs = exp.collections[c]
-        collections.append({
-            "collection": c, "download": cs.download,
-            "revision": cs.revision or "",
-            "path": cs.path or "",  # relative to the experiment file's folder (main.nf resolves it)
-            "language": cs.language, "source_model": exp.source_model, "domain_model": cs.domain_model,
-            "query_instruction": cs.query_instruction, "use_titles": str(cs.use_titles).lower(),
-            "eval_split": cs.eval_split, "train_split": cs.train_split or "",
-            "drop_first_qrel": str(cs.drop_first_qrel).lower(),
-            "pooling": exp.encoding["pooling"], "max_length": exp.encoding["max_length"],
-            "dtype": exp.encoding["dtype"], "batch_size": exp.encoding["batch_size"],
-            "depth": exp.evaluation["depth"], "sweep_depth": exp.evaluation["sweep_depth"],
-            "merge_method": exp.merge["method"], "merge_dtype": exp.merge["dtype"],
-            "split_layer": exp.merge["split_layer"], "grid": ",".join(_fmt(a) for a in exp.merge["grid"]),
-            "restore_source_embeddings": str(exp.merge["restore_source_embeddings"]).lower(),
-            "alpha_selection": alpha_selection,
-            # the full training set is also the pool the limited trials are drawn from (MAKE_TRIALS)
-            "full_queries": _cell(cs.full_queries), "full_seed": full.get("seed_base", 0),
-            "trial_queries": _cell(limited.get("n_queries")), "trial_seed": limited.get("seed_base", 0) + 1,
-            "full_trials": sum(1 for t in cs.trials if t.setting == "full" and "full" in sets),
-            "limited_trials": max([t.index for t in cs.trials if t.setting == "limited" and "limited" in sets],
-                                  default=0),
-        })
-        for t in cs.trials:
-            if t.setting not in sets:
-                continue
-            st = exp.settings[t.setting]
-            trials.append({
-                "collection": c, "setting": t.setting, "trial": t.trial, "trial_index": t.index,
-                "n_queries": (st["n_queries"] if t.setting == "limited" else cs.full_queries) or "",
-                "seed": st["seed_base"] + t.index,
-                "max_steps": t.max_steps, "epochs": t.epochs if t.epochs is not None else "",
-                "paper_alpha_lower": _fmt(t.alpha_lower), "paper_alpha_upper": _fmt(t.alpha_upper),
-                "alpha_selection": alpha_selection,
-            })
-    tiny = []
-    if exp.tiny and any(exp.models[m].tiny for m in needed):
-        tiny.append({"collection": exp.tiny["collection"], "seed": exp.tiny["seed"], "layers": exp.tiny["layers"]})
-        if exp.tiny["collection"] not in colls:
-            raise MergeirError(f"{exp.path}: tiny.collection {exp.tiny['collection']!r} is not among the selected "
-                               f"--dataset {','.join(colls)}")
-    lora = [{k: _cell(v) for k, v in exp.lora.items()}]  # one recipe row; deepspeed stays relative to the file
-    return {"models": models, "collections": collections, "trials": trials, "tiny": tiny, "lora": lora}
-
-
-def _cell(v: Any) -> Any:
-    """A CSV cell main.nf can put on a command line: lists comma-joined, booleans lower-case, None empty."""
-    if isinstance(v, list):
-        return ",".join(map(str, v))
-    if isinstance(v, bool):
-        return str(v).lower()
-    return "" if v is None else (_fmt(v) if isinstance(v, float) else v)
-
-
-COLUMNS = {  # fixed headers, so an empty list still yields a readable CSV for splitCsv(header: true)
-    "models": ["model", "repo_id", "revision", "pinned", "layout", "tiny", "source"],
-    "tiny": ["collection", "seed", "layers"],
-}
-
-
-def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
-    cols = columns or (list(rows[0]) if rows else [])
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    for row in rows:
-        w.writerow(row)
-    return buf.getvalue()
-
-
-def write_plan(tasks: dict[str, list[dict[str, Any]]], exp: Experiment, out: str | Path, params: dict) -> Path:
-    """Write tasks/{models,collections,trials,tiny,lora}.csv + plan.json (inputs' hash, parameters, counts)."""
-    from .provenance import tool_versions
-
-    with atomic_dir(out) as tmp:
-        for name, rows in tasks.items():
-            (tmp / f"{name}.csv").write_text(to_csv(rows, COLUMNS.get(name)), encoding="utf-8")
-        (tmp / "plan.json").write_text(dumps_json({
-            "experiment": {"name": exp.name, "file": exp.path.name, "sha256": sha256_file(exp.path)},
-            "parameters": params,
-            "counts": {k: len(v) for k, v in tasks.items()},
-            "tools": tool_versions(),
-        }), encoding="utf-8")
-    return Path(out)

@@ -1,17 +1,199 @@
-"""Small I/O helpers shared by every stage: atomic outputs, checked JSON/JSONL reading, hashes."""
+"""Small I/O helpers shared by every stage: the output contract (guard, marker, atomic replacement, stale
+temporaries), checked UTF-8 / JSON / JSONL reading, hashes."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
+import io
 import json
 import os
+import re
 import shutil
+import socket
+import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import MergeirError
+
+
+# ---------------------------------------------------------------- the output contract
+# One place decides whether a stage may write --out (docs/interfaces.md, "Outputs"): the guard refuses an --out
+# that is, contains or lies inside an input (symlinks resolved), '.', '..', '' and the current folder or its
+# parents; an existing folder is replaced only when its marker file says this stage wrote it (or --force).
+# Temporary entries beside --out carry their owner (<pid>-<host>~), so the next run removes those a killed run left.
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage's output marker: the file inside its output folder that names the stage (for a stage whose
+    output is one file, `marker` is a sibling named with `{name}`: "{name}.json" is its sidecar, "{name}" itself).
+
+    `owns(out)` is true when the marker is a JSON object whose `key` equals `value` (default: the stage name),
+    or, for outputs written before the marker named its stage, when it has every `legacy` field.
+    """
+
+    name: str
+    marker: str
+    key: str = "stage"
+    value: str | None = None
+    legacy: tuple[str, ...] = ()
+
+    def marker_path(self, out: str | os.PathLike) -> Path:
+        out = Path(out)
+        return out.parent / self.marker.format(name=out.name) if "{name}" in self.marker else out / self.marker
+
+    def owns(self, out: str | os.PathLike) -> bool:
+        try:
+            doc = json.loads(self.marker_path(out).read_bytes().decode("utf-8-sig"))
+        except (OSError, ValueError):
+            return False
+        if not isinstance(doc, dict):
+            return False
+        if doc.get(self.key) == (self.value or self.name):
+            return True
+        return bool(self.legacy) and all(k in doc for k in self.legacy)
+
+
+Inputs = Mapping[str, "str | os.PathLike | Iterable[str | os.PathLike] | None"]
+
+
+def _flat_inputs(inputs: Inputs | None) -> Iterator[tuple[str, Path]]:
+    for option, value in (inputs or {}).items():
+        if value is None:
+            continue
+        values = [value] if isinstance(value, (str, os.PathLike)) else list(value)
+        for v in values:
+            if v is not None and str(v) != "":
+                yield option, Path(v)
+
+
+def check_output_path(out: str | os.PathLike, inputs: Inputs | None = None, option: str = "--out") -> Path:
+    """Refuse an output path that would destroy something: '.', '..', '', the current folder or one of its
+    parents, an input, a folder holding an input, or a path inside an input (symlinks resolved)."""
+    out = Path(out)
+    if out.name in ("", ".", ".."):
+        raise MergeirError(f"{option} {str(out)!r}: name a new folder or file (not '.', '..' or an empty path)")
+    real = out.resolve()
+    cwd = Path.cwd().resolve()
+    if real == cwd or real in cwd.parents:
+        raise MergeirError(f"{option} {out} is the current folder or one of its parents; name a new folder")
+    for name, p in _flat_inputs(inputs):
+        rp = p.resolve()
+        if real == rp:
+            raise MergeirError(f"{option} {out} is the input {name} {p}: writing it would destroy that input")
+        if rp in real.parents:
+            raise MergeirError(f"{option} {out} lies inside the input {name} {p}; write outputs elsewhere")
+        if real in rp.parents:
+            raise MergeirError(f"{option} {out} contains the input {name} {p}: replacing it would destroy that input")
+    return out
+
+
+def check_replaceable(out: Path, stage: Stage | None, force: bool, option: str = "--out", file: bool = False) -> None:
+    """An existing folder (`file`: file) is replaced only when empty, carrying this stage's marker, or with
+    --force."""
+    if not (out.exists() or out.is_symlink()):
+        return
+    if file:
+        if out.is_dir():
+            raise MergeirError(f"{option} {out} is a folder; give the file to write")
+        if stage is None or force or stage.owns(out) or out.stat().st_size == 0:
+            return
+        raise MergeirError(f"{option} {out} already exists and is not a previous {stage.name} output (no "
+                           f"{stage.marker_path(out).name} naming that stage); refusing to replace it: remove it or "
+                           "pass --force")
+    if not out.is_dir():
+        raise MergeirError(f"{option} {out} exists and is not a folder")
+    if stage is None or force or stage.owns(out):
+        return
+    try:
+        empty = not any(out.iterdir())
+    except OSError as e:
+        raise MergeirError(f"{option} {out}: cannot read it ({e.strerror})") from None
+    if not empty:
+        raise MergeirError(
+            f"{option} {out} already exists and is not a previous {stage.name} output (no {stage.marker} naming "
+            f"that stage); refusing to replace it: remove it or pass --force"
+        )
+
+
+def check_output_file(out: str | os.PathLike, *, stage: Stage | None, inputs: Inputs | None = None,
+                      force: bool = False, option: str = "--out") -> Path:
+    """The output contract for a stage that writes one file (then written with atomic_write_text)."""
+    out = check_output_path(out, inputs, option)
+    check_replaceable(out, stage, force, option, file=True)
+    return out
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "localhost"
+
+
+def owner_tag() -> str:
+    """`<pid>-<host>~`: which process owns a temporary entry, so a later run can tell a dead one's leftovers
+    (no '@' or '+': mergekit reads those in a model path as a revision or a LoRA)."""
+    return f"{os.getpid()}-{_host()}~"
+
+
+_OWNER = re.compile(r"(\d+)-([A-Za-z0-9_.-]+?)~")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale(parent: str | os.PathLike, prefix: str) -> list[Path]:
+    """Remove entries `<prefix><pid>-<host>~...` in `parent` whose owner process on this host is gone (a run
+    killed by SIGKILL or a node failure). Entries of other hosts or of live processes are left alone."""
+    parent = Path(parent)
+    try:
+        entries = sorted(parent.iterdir())
+    except OSError:
+        return []
+    host, removed = _host(), []
+    for p in entries:
+        if not p.name.startswith(prefix):
+            continue
+        m = _OWNER.match(p.name, len(prefix))
+        if m is None or m.group(2) != host or _alive(int(m.group(1))):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        if not (p.exists() or p.is_symlink()):
+            removed.append(p)
+            print(f"warning: removed {p}, left by process {m.group(1)} which is no longer running", file=sys.stderr)
+    return removed
+
+
+def owned_tempdir(parent: str | os.PathLike, prefix: str) -> Path:
+    """mkdtemp(`<prefix><pid>-<host>~XXXX`) in `parent`, after removing what dead owners left there."""
+    remove_stale(parent, prefix)
+    return Path(tempfile.mkdtemp(prefix=prefix + owner_tag(), dir=parent))
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
+    """An `owned_tempdir` removed on exit, whatever ends the block (a signal included)."""
+    path = owned_tempdir(parent, prefix)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _check_parent_writable(out: Path) -> None:
@@ -25,24 +207,37 @@ def _check_parent_writable(out: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(out: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(out: str | os.PathLike, *, stage: Stage | None = None, inputs: Inputs | None = None,
+               force: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside `out`; on success it replaces `out`, on error nothing is left.
 
     A crashed task therefore never leaves a folder that looks finished (Nextflow -resume trusts what exists).
+    Before anything is written, `check_output_path` guards the inputs, and an existing `out` must be empty,
+    carry `stage`'s marker or be overridden by `force` (stage None: any folder is replaced, as before).
     An existing `out` is only replaced once the new one is complete.
     """
-    out = Path(out)
+    out = check_output_path(out, inputs)
+    check_replaceable(out, stage, force)
     _check_parent_writable(out)
-    if out.exists() and not out.is_dir():
-        raise MergeirError(f"--out {out} exists and is not a folder")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    for kind in ("tmp", "old"):
+        remove_stale(out.parent, f".{out.name}.{kind}-")
+    tmp = owned_tempdir(out.parent, f".{out.name}.tmp-")
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700: other users/containers must read the result
     try:
         yield tmp
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
+        if out.exists() or out.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{owner_tag()}", dir=out.parent))
+            try:
+                os.replace(out, old / "x")
+            except BaseException:
+                old.rmdir()
+                raise
+            try:
+                os.replace(tmp, out)
+            except BaseException:  # put the previous output back: never leave `out` missing
+                os.replace(old / "x", out)
+                old.rmdir()
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
@@ -61,7 +256,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a file via a temp file + rename, so readers never see half a file."""
     path = Path(path)
     _check_parent_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    prefix = f".{path.name}.tmp-"
+    remove_stale(path.parent, prefix)
+    fd, tmp = tempfile.mkstemp(prefix=prefix + owner_tag(), dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -82,16 +279,67 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, dumps_json(obj))
 
 
+def _not_utf8(where: str, data: bytes, e: UnicodeDecodeError, line: int, offset: int) -> MergeirError:
+    return MergeirError(f"{where}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at byte offset {offset + e.start})")
+
+
+def decoded_lines(raw_lines: Iterable[bytes], where: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of binary lines decoded as UTF-8; a byte-order mark opening the first line is
+    dropped (utf-8-sig), and a byte that is not UTF-8 names the file, line and byte offset."""
+    offset = 0
+    for n, raw in enumerate(raw_lines, 1):
+        skip = len(codecs.BOM_UTF8) if n == 1 and raw.startswith(codecs.BOM_UTF8) else 0
+        try:
+            line = raw[skip:].decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _not_utf8(where, raw[skip:], e, n, offset + skip) from None
+        offset += len(raw)
+        yield n, line
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """`decoded_lines` of a file; lines keep their line ending."""
+    path = Path(path)
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise MergeirError(f"cannot read {path}: {e.strerror}") from None
+    with f:
+        yield from decoded_lines(f, str(path))
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A whole UTF-8 file (a leading byte-order mark dropped); bad bytes name the line and byte offset."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise MergeirError(f"cannot read {path}: {e.strerror}") from None
+    return "".join(line for _, line in decoded_lines(io.BytesIO(data), str(path)))
+
+
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     path = Path(path)
     if not path.is_file():
         raise MergeirError(f"{what} not found: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise MergeirError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
-    except UnicodeDecodeError:
-        raise MergeirError(f"{path}: not UTF-8 text") from None
+
+
+def parse_jsonl(lines: Iterable[tuple[int, str]], where: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank numbered line; a malformed line names file and line."""
+    for n, line in lines:
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise MergeirError(f"{where}:{n}: malformed JSON line ({e.msg})") from None
+        if not isinstance(obj, dict):
+            raise MergeirError(f"{where}:{n}: expected a JSON object")
+        yield n, obj
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
@@ -99,17 +347,7 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     path = Path(path)
     if not path.is_file():
         raise MergeirError(f"file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise MergeirError(f"{path}:{n}: malformed JSON line ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise MergeirError(f"{path}:{n}: expected a JSON object")
-            yield n, obj
+    yield from parse_jsonl(iter_lines(path), str(path))
 
 
 def write_jsonl(path: str | os.PathLike, rows) -> None:

@@ -1,11 +1,11 @@
 """Layer-wise merging of a source retriever with a domain model: mergekit on one key layout, verified, and an
-in-memory α sweep for the grid search.
+in-memory α sweep for the grid search (mergeir.alphasweep).
 
 α is the weight of the SOURCE model (1.0 = pure source). Layers [0, K) get alpha_lower, [K, n) alpha_upper (K
 defaults to n // 2). As in mergekit, weights before the first layer (the input embeddings) take the first slice's
 α and weights after the last (final norm, lm_head, BERT pooler) the last slice's; the paper then restores the
 source's own input embeddings, so the evaluated model is: source embeddings, layers mixed per half, final norm
-mixed with alpha_upper (PAPER.md).
+mixed with alpha_upper (docs/paper.md, "Merging").
 
 Why layout views: mergekit 0.1.5 given a `MistralModel` (keys `layers.*`) and a `MistralForCausalLM` (keys
 `model.*`) exits 0 and silently writes one model's tensors (or NaN), depending on PYTHONHASHSEED — it orders the
@@ -25,13 +25,12 @@ import math
 import os
 import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from .errors import MergeirError
-from .io import atomic_dir, atomic_write_text, write_json
+from .io import Stage, atomic_dir, atomic_write_text, scratch_dir, write_json
 from .models import (
     CANONICAL_PREFIX,
     ST_DTYPE_BYTES,
@@ -51,6 +50,7 @@ DTYPES = ("float16", "bfloat16", "float32")
 MERGEKIT_ARCH = {"mistral": "MistralForCausalLM", "bert": "MergeirBertModel"}
 VERIFY_ALL_BELOW_BYTES = 2_000_000_000  # above this, verify a stated sample of tensors (all are checked finite)
 SHARD_BYTES = 5_000_000_000
+MERGE_STAGE = Stage("merge", "provenance.json")  # a merged model's provenance.json says "stage": "merge"
 # source files copied next to the merged weights: tokenizer, generation and sentence-transformers configs
 _NOT_COPIED = ("config.json", "provenance.json", "model.safetensors.index.json", "README.md")
 
@@ -115,12 +115,16 @@ def check_alpha(value: float, option: str) -> float:
     return float(value)
 
 
+def _check_dtype(name: str) -> str:
+    if name not in DTYPES:
+        raise MergeirError(f"--dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    return name
+
+
 def _torch_dtype(name: str):
     import torch
 
-    if name not in DTYPES:
-        raise MergeirError(f"--dtype must be one of {', '.join(DTYPES)}, got {name!r}")
-    return getattr(torch, name)
+    return getattr(torch, _check_dtype(name))
 
 
 def linear_mix(s, d, alpha: float, out=None, scratch=None, dtype=None):
@@ -436,7 +440,7 @@ def write_merged(merged_dir: Path, out: Path, source: Checkpoint, domain: Checkp
 def merge(source: str | os.PathLike, domain: str | os.PathLike, out: str | os.PathLike, *, alpha_lower: float,
           alpha_upper: float, method: str = "linear", dtype: str = "float16", split_layer: int | None = None,
           restore_source_embeddings: bool = True, base: str | os.PathLike | None = None, density: float = 0.5,
-          seed: int = 0, device: str = "cpu", verify_all_below: int = VERIFY_ALL_BELOW_BYTES) -> dict:
+          seed: int = 0, device: str = "cpu", verify_all_below: int = VERIFY_ALL_BELOW_BYTES, force: bool = False) -> dict:
     """Merge `domain` into `source` layer-wise with mergekit and write a transformers model to `out` in the source's
     layout, with the source's tokenizer, `mergekit_config.yml` and `provenance.json`. Returns the provenance.
 
@@ -446,7 +450,7 @@ def merge(source: str | os.PathLike, domain: str | os.PathLike, out: str | os.Pa
     alpha_upper = check_alpha(alpha_upper, "--alpha-upper")
     if method not in METHODS:
         raise MergeirError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    _torch_dtype(dtype)
+    _check_dtype(dtype)  # without importing torch: bad inputs fail in a second
     if method in ("ties", "dare_ties") and not 0.0 < density <= 1.0:
         raise MergeirError(f"--density must be within (0, 1], got {density}")
     src = open_checkpoint(source, "--source")
@@ -465,8 +469,14 @@ def merge(source: str | os.PathLike, domain: str | os.PathLike, out: str | os.Pa
     out = Path(out)
     hide = ["lm_head.weight"] if "lm_head.weight" not in src.mergeable() else []
 
-    with atomic_dir(out) as tmp, tempfile.TemporaryDirectory(prefix=".mergeir-views-", dir=out.parent) as work:
-        work = Path(work)
+    inputs = {"--source": source, "--domain": domain, "--base": base}
+    if any(c in str(out.resolve().parent) for c in "@+"):  # mergekit reads them as model@revision / model+lora
+        raise MergeirError(f"--out {out}: mergekit cannot read model paths containing '@' or '+'; choose a folder "
+                           "without them")
+    # the layout views (re-keyed copies of both checkpoints) sit beside --out, named with their owner so the next
+    # merge there removes those a killed run left
+    with atomic_dir(out, stage=MERGE_STAGE, inputs=inputs, force=force) as tmp, \
+            scratch_dir(out.parent, ".mergeir-views-") as work:
         views = {"source": write_view(src, work / "source")}
         views["domain"] = write_view(dom, work / "domain", hide=hide)
         if bse is not None:
@@ -487,7 +497,7 @@ def merge(source: str | os.PathLike, domain: str | os.PathLike, out: str | os.Pa
             config["torch_dtype"] = dtype
         atomic_write_text(tmp / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
         provenance = {
-            "stage": "merge",
+            "stage": MERGE_STAGE.name,
             "method": method,
             "alpha_lower": alpha_lower,
             "alpha_upper": alpha_upper,
@@ -533,95 +543,12 @@ def _copy_source_files(src: Path, dest: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# In-memory α sweep
+# In-memory α sweep: mergeir.alphasweep (host-side source and domain, streamed to the model's device)
 
 
-class AlphaSweep:
-    """Source and domain weights held once (in the model's dtype and device); `set(alpha_lower, alpha_upper)`
-    rewrites the model's parameters in place to the merge mergekit would write for that α pair — bit-identical on
-    CPU — without writing a model to disk. Tensors whose α did not change since the last point are left alone, and
-    one float32 scratch buffer serves every tensor.
+def __getattr__(name: str):
+    if name == "AlphaSweep":  # lazily: alphasweep imports this module
+        from .alphasweep import AlphaSweep
 
-    `model` is the encoder loaded from the source folder (any layout of the family: its parameter names are mapped
-    to canonical keys); tensors it does not have (lm_head) are ignored. Memory: the model plus float32 copies of
-    the source's and the domain's tensors (`float32_copies=False`: copies in the model's dtype, half the memory,
-    several times slower on CPU; the same bits either way).
-    """
-
-    def __init__(self, model, source: str | os.PathLike, domain: str | os.PathLike, *, split_layer: int | None = None,
-                 restore_source_embeddings: bool = True, float32_copies: bool = True):
-        import torch
-
-        from .models import detect_layout
-
-        self.model = model
-        self.source = open_checkpoint(source, "--source")
-        self.domain = open_checkpoint(domain, "--domain")
-        check_compatible(self.source, self.domain)
-        self.split_layer = self.source.num_layers // 2 if split_layer is None else split_layer
-        make_slices(self.source.num_layers, self.split_layer, 1.0, 1.0)  # validates K
-        self.restore = restore_source_embeddings
-        params = dict(model.named_parameters())
-        layout = detect_layout(params, "encoder model")
-        by_ckey = {to_canonical(k, layout): (k, p) for k, p in params.items()}
-        self.mergeable = {k: r for k, r in self.source.mergeable().items() if k in by_ckey}
-        absent = sorted(k for k in self.source.mergeable() if k not in by_ckey and k != "lm_head.weight")
-        if absent:
-            raise MergeirError(f"encoder model has no parameter for {absent[0]} ({len(absent)} missing)")
-        self.names = {k: by_ckey[k][0] for k in self.mergeable}
-        self.params = {k: by_ckey[k][1] for k in self.mergeable}
-        first = next(iter(self.params.values()))
-        self.dtype, self.device = first.dtype, first.device
-        self.s, self.d = {}, {}
-        work = torch.float32 if float32_copies else self.dtype
-        with torch.no_grad():
-            for ckey, role in self.mergeable.items():
-                # cast to the merge dtype first (as mergekit does), then upcast exactly for the arithmetic
-                self.s[ckey] = self.source.tensor(ckey, self.dtype).to(self.device, work)
-                if not all_finite(self.s[ckey]):
-                    raise MergeirError(f"--source {self.source.path}: tensor {ckey} contains NaN or Inf")
-                if self.restore and role[0] == "embed":
-                    continue  # always the source's own tensor, bit for bit
-                self.d[ckey] = self.domain.tensor(ckey, self.dtype).to(self.device, work)
-                if not all_finite(self.d[ckey]):
-                    raise MergeirError(f"--domain {self.domain.path}: tensor {ckey} contains NaN or Inf")
-                # mergekit accumulates from +0, so its alpha=1 result is the source with -0 turned into +0 (and
-                # alpha=0 the domain's): normalising the signed zeros once lets those points be plain copies
-                self.s[ckey].add_(0.0)
-                self.d[ckey].add_(0.0)
-        self.source.close()
-        self.domain.close()
-        numel = max(p.numel() for p in self.params.values())
-        self._scratch = torch.empty(numel, dtype=torch.float32, device=self.device)
-        self._current: dict[str, object] = {k: None for k in self.mergeable}
-        self.point: tuple[float, float] | None = None
-
-    def set(self, alpha_lower: float, alpha_upper: float) -> int:
-        """Make the model the (alpha_lower, alpha_upper) merge; returns how many tensors were rewritten."""
-        import torch
-
-        alpha_lower = check_alpha(alpha_lower, "alpha_lower")
-        alpha_upper = check_alpha(alpha_upper, "alpha_upper")
-        slices = make_slices(self.source.num_layers, self.split_layer, alpha_lower, alpha_upper)
-        changed = 0
-        with torch.no_grad():
-            for ckey, role in self.mergeable.items():
-                target = "source" if self.restore and role[0] == "embed" else alpha_for(role, slices)
-                if self._current[ckey] == target:
-                    continue
-                p = self.params[ckey]
-                if target == "source" or target == 1.0:
-                    p.copy_(self.s[ckey])
-                elif target == 0.0:
-                    p.copy_(self.d[ckey])
-                else:
-                    buf = self._scratch[: p.numel()].view(p.shape)
-                    linear_mix(self.s[ckey], self.d[ckey], target, out=p, scratch=buf)
-                self._current[ckey] = target
-                changed += 1
-        self.point = (alpha_lower, alpha_upper)
-        return changed
-
-    def state_dict(self) -> dict:
-        """{the model's parameter name: tensor} for the merged tensors (to compare with a written merge)."""
-        return {self.names[k]: p.detach() for k, p in self.params.items()}
+        return AlphaSweep
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,18 +9,21 @@ BERT) — so that two checkpoints saved differently are compared and merged tens
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
+import math
 import os
 import re
 import shutil
 import struct
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import MergeirError
-from .io import atomic_dir, read_json, sha256_file, write_json
+from .io import Stage, atomic_dir, read_json, sha256_file, write_json
 from .provenance import tool_versions
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -121,8 +124,12 @@ ST_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "
                    "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 
 
-def read_safetensors_header(path: Path) -> dict:
-    """The JSON header of a .safetensors file ({name: {dtype, shape, data_offsets}}, `__metadata__`), no tensors."""
+def read_safetensors_header(path: Path, complete: bool = True) -> dict:
+    """The JSON header of a .safetensors file ({name: {dtype, shape, data_offsets}}, `__metadata__`), no tensors.
+
+    `complete` (the default) also checks that the file holds every byte the header promises — each tensor's
+    offsets agree with its dtype and shape, and the data ends exactly at the end of the file — so a truncated
+    download or copy is refused here, by every stage, before any tensor is read."""
     try:
         with open(path, "rb") as f:
             raw = f.read(8)
@@ -131,12 +138,92 @@ def read_safetensors_header(path: Path) -> dict:
             (n,) = struct.unpack("<Q", raw)
             if n > 100_000_000:
                 raise ValueError(f"header length {n} is implausible")
-            header = json.loads(f.read(n))
+            body = f.read(n)
+            if len(body) != n:
+                raise ValueError(f"header of {n} bytes is cut short (file truncated)")
+            header = json.loads(body)
+            size = os.fstat(f.fileno()).st_size
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
+        if complete:
+            _check_data_length(header, size - 8 - n)
         return header
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise MergeirError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def _check_data_length(header: dict, data_bytes: int) -> None:
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            start, stop = (int(x) for x in info["data_offsets"])
+            n = ST_DTYPE_BYTES.get(info["dtype"])
+            shape = [int(d) for d in info["shape"]]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"tensor {name}: malformed header entry") from None
+        if n is not None and stop - start != n * math.prod(shape):
+            raise ValueError(f"tensor {name}: {stop - start} data bytes for shape {shape} {info['dtype']}")
+        end = max(end, stop)
+    if end > data_bytes:
+        raise ValueError(f"truncated: the header describes {end} data bytes, the file holds {data_bytes}")
+    if end < data_bytes:
+        raise ValueError(f"{data_bytes - end} bytes after the last tensor (not a complete safetensors file)")
+
+
+FINGERPRINT_SAMPLES = 32  # evenly spaced 64 KiB windows of each file's tensor data
+_WINDOW = 1 << 16
+
+
+def weights_fingerprint(folder: str | os.PathLike, what: str = "--model") -> str:
+    """A cheap identity of a folder's weights: sha256 over each safetensors file's name, size, header and 32
+    evenly spaced 64 KiB windows of its tensor data. Two checkpoints of one architecture with other weights
+    differ in it; a full sha256 of a 14 GB model at every encode would take minutes."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for name in sorted(set(weight_files(folder, what).values())):
+        path = folder / name
+        size = path.stat().st_size
+        h.update(f"{name}\t{size}\n".encode())
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            h.update(f.read(n))
+            start, length = 8 + n, size - 8 - n
+            for i in range(FINGERPRINT_SAMPLES):
+                f.seek(start + (length - _WINDOW) * i // (FINGERPRINT_SAMPLES - 1) if length > _WINDOW else start)
+                h.update(f.read(_WINDOW))
+    return h.hexdigest()
+
+
+def check_adapter_base(adapter: str | os.PathLike, model_dir: str | os.PathLike) -> str:
+    """Refuse an adapter trained on another base model than `model_dir`: its provenance.json records the base's
+    weights fingerprint (older adapters: repo id and revision). Returns how the identity was established;
+    an adapter without a record is accepted with a warning on stderr."""
+    adapter, model_dir = Path(adapter), Path(model_dir)
+    prov_path = adapter / "provenance.json"
+    prov = read_json(prov_path, "adapter provenance") if prov_path.is_file() else None
+    base = (prov or {}).get("base_model") if isinstance(prov, dict) else None
+    base = base if isinstance(base, dict) else {}
+    trained_on = base.get("model") or "an unrecorded model"
+    hint = "; pass --no-check-adapter-base to apply it anyway"
+    recorded = (prov or {}).get("base_model_fingerprint")
+    if recorded:
+        if recorded != weights_fingerprint(model_dir):
+            raise MergeirError(f"--adapter {adapter} was trained on {trained_on}, whose weights differ from --model "
+                               f"{model_dir}{hint}")
+        return "weights fingerprint"
+    mine = read_json(model_dir / "provenance.json", "model provenance") if (model_dir / "provenance.json").is_file() else {}
+    theirs = (base.get("model_repo_id"), base.get("model_revision"))
+    ours = (mine.get("repo_id"), mine.get("revision")) if isinstance(mine, dict) else (None, None)
+    if None not in theirs and None not in ours:
+        if theirs != ours:
+            raise MergeirError(f"--adapter {adapter} was trained on {theirs[0]}@{theirs[1]}, but --model {model_dir} "
+                               f"is {ours[0]}@{ours[1]}{hint}")
+        return "repo id and revision"
+    print(f"warning: --adapter {adapter} does not record which model it was trained on; cannot check that it "
+          f"fits --model {model_dir}", file=sys.stderr)
+    return "unknown"
 
 
 def weight_files(folder: Path, what: str = "model") -> dict[str, str]:
@@ -149,6 +236,7 @@ def weight_files(folder: Path, what: str = "model") -> dict[str, str]:
         for name in sorted(set(weight_map.values())):
             if not (folder / name).is_file():
                 raise MergeirError(f"{what} {folder}: shard {name} named in model.safetensors.index.json is missing")
+            read_safetensors_header(folder / name)  # complete, not just present
         return dict(weight_map)
     files = sorted(p.name for p in folder.glob("*.safetensors"))
     if not files:
@@ -400,16 +488,21 @@ def _hub_download(repo_id: str, revision: str, dest: Path) -> str:
     return info.sha
 
 
-def download_model(repo_id: str, revision: str, out: str | os.PathLike, source: str | os.PathLike | None = None) -> dict:
+DOWNLOAD_STAGE = Stage("download-model", "provenance.json", legacy=("repo_id", "resolved_revision", "files"))
+
+
+def download_model(repo_id: str, revision: str, out: str | os.PathLike, source: str | os.PathLike | None = None,
+                   force: bool = False) -> dict:
     """Fetch `repo_id` at `revision` (or copy the local folder `source`) into `out`: safetensors weights, configs and
     tokenizer files only, plus `provenance.json` (repo id, requested and resolved revision, sha256 of every file).
 
-    A checkpoint without safetensors weights is refused: nothing in mergeir unpickles.
+    A checkpoint without safetensors weights is refused: nothing in mergeir unpickles; every safetensors file is
+    checked complete (header and data length) before its sha256 is recorded.
     """
     if not revision:
         raise MergeirError("--revision is required: pin the model to a commit")
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, stage=DOWNLOAD_STAGE, inputs={"--source": source}, force=force) as tmp:
         if source is not None:
             src = Path(source)
             if not src.is_dir():
@@ -433,6 +526,7 @@ def download_model(repo_id: str, revision: str, out: str | os.PathLike, source: 
             if p.is_file():
                 files[p.relative_to(tmp).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         record = {
+            "stage": DOWNLOAD_STAGE.name,
             "repo_id": repo_id,
             "revision": revision,
             "resolved_revision": resolved,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata as md
 import platform
+from pathlib import Path
 
 from . import __version__
 
@@ -16,6 +18,16 @@ _PACKAGES = {
     "pytrec_eval": "pytrec-eval-terrier",
     "numpy": "numpy",
 }
+
+
+def library_digest() -> str:
+    """The mergeir code that runs a task: version + sha256 over its .py files (paths and bytes), so a changed
+    library is a changed task input for Nextflow's -resume (which hashes only the bin/ scripts a command names)."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return f"{__version__}+{h.hexdigest()[:16]}"
 
 
 def _version(dist: str) -> str | None:

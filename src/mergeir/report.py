@@ -24,12 +24,13 @@ import io
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import significance as sig
 from .errors import MergeirError
-from .io import atomic_dir, dumps_json, sha256_file
+from .io import Stage, atomic_dir, dumps_json, sha256_file
 from .provenance import tool_versions
 from .selection import Grid, PerQuery, load_grid, parse_alpha, parse_setting, read_per_query
 
@@ -39,6 +40,8 @@ MISSING_MD = "—"
 MISSING_TEX = "---"
 DPI = 100
 SIG_LEVEL = 0.05
+# the report folder's marker (provenance.json has named its builder since the first release)
+REPORT_STAGE = Stage("report", "provenance.json", key="built_by", value="bin/report.py build")
 
 
 # ---------------------------------------------------------------- inputs
@@ -66,6 +69,7 @@ class Inputs:
     grids: dict = field(default_factory=dict)  # (collection, split) -> Grid
     notes: list = field(default_factory=list)
     files: list = field(default_factory=list)  # provenance rows
+    paths: list = field(default_factory=list)  # every file read (the output guard keeps --out off them)
 
 
 def _coll_sort_key(name: str):
@@ -168,7 +172,47 @@ def load_inputs(results_dirs, grid_dirs) -> Inputs:
         dirs = ", ".join(str(d) for d in list(results_dirs) + list(grid_dirs))
         raise MergeirError(f"no metrics.json or grid.json found under {dirs}")
     inp.files.sort(key=lambda f: (f["kind"], f["path"]))
+    check_same_judgments(list(inp.results.values()))
+    inp.paths = [p for _, p in g1 + g2 + m1 + m2]
     return inp
+
+
+def _scored_on(r: Result) -> dict:
+    """What a result was scored against, as far as its metrics.json records it (None: not recorded)."""
+    prov = r.metrics.doc.get("provenance") or {}
+    qrels = prov.get("qrels") if isinstance(prov.get("qrels"), dict) else {}
+    drop = qrels.get("drop_first_qrel", prov.get("drop_first_qrel"))
+    return {"split": r.split, "collection checksum": prov.get("collection_checksum"),
+            "qrels file sha256": qrels.get("sha256"), "drop_first_qrel": drop}
+
+
+def check_same_judgments(results: list[Result]) -> None:
+    """Refuse a table whose rows under one collection tag were scored on different collections or qrels (a
+    changed qrels file flips a delta's sign without any other sign). Unrecorded fields are unknown, not a
+    mismatch: older metrics.json files lack the qrels identity, which is then warned about."""
+    by_coll: dict[str, list[Result]] = {}
+    for r in sorted(results, key=lambda r: r.rel):
+        by_coll.setdefault(r.collection, []).append(r)
+    unknown = 0
+    for c, rs in sorted(by_coll.items()):
+        first: dict[str, tuple[Result, object]] = {}
+        for r in rs:
+            scored = _scored_on(r)
+            unknown += scored["qrels file sha256"] is None
+            for field_, value in scored.items():
+                if value is None:
+                    continue
+                if field_ not in first:
+                    first[field_] = (r, value)
+                elif first[field_][1] != value:
+                    other, v = first[field_]
+                    raise MergeirError(
+                        f"results for collection '{c}' were scored on different data ({field_}: {v} in "
+                        f"{other.metrics.path.parent}, {value} in {r.metrics.path.parent}); one table compares runs "
+                        "on one collection and one set of qrels")
+    if unknown:
+        print(f"warning: {unknown} result(s) do not record their qrels file (written by an older evaluate.py); "
+              "compared by collection checksum, split and drop_first_qrel only", file=sys.stderr)
 
 
 def _paired(a: Result, b: Result) -> tuple[list[float], list[float]]:
@@ -564,14 +608,15 @@ def _selected_alpha(inp: Inputs, collection: str):
 
 
 def build_report(results_dirs, grid_dirs, out, n_permutations: int = sig.DEFAULT_PERMUTATIONS,
-                 seed: int = sig.DEFAULT_SEED) -> dict:
+                 seed: int = sig.DEFAULT_SEED, force: bool = False) -> dict:
     """Write tables (md/csv/tex), figures and report.md into `out` (atomically). Returns a short summary."""
     if n_permutations < 1:
         raise MergeirError(f"--permutations must be >= 1, got {n_permutations}")
     inp = load_inputs(results_dirs, grid_dirs)
     tables = build_tables(inp, n_permutations, seed)
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    inputs = {"--results": results_dirs, "--grid": grid_dirs, "--results/--grid file": inp.paths}
+    with atomic_dir(out, stage=REPORT_STAGE, inputs=inputs, force=force) as tmp:
         for t in tables:
             (tmp / f"{t.name}.md").write_text(f"**{t.title}**\n\n" + table_md(t), encoding="utf-8")
             (tmp / f"{t.name}.csv").write_text(table_csv(t), encoding="utf-8")

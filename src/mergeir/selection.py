@@ -23,16 +23,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MergeirError
-from .io import iter_jsonl, read_json, sha256_file
+from .io import Stage, iter_jsonl, read_json, sha256_file
 
 TIE_EPS = 1e-12
 TIE_RULE = (
     "highest mean per-query nDCG@10 over the chosen queries; scores within 1e-12 of the best tie, and ties go "
     "to the larger source weight: larger alpha_lower + alpha_upper, then larger alpha_upper, then larger alpha_lower"
 )
-# Evaluation splits of the paper's collections (PAPER.md), used when a grid does not record its eval_split.
+# Evaluation splits of the paper's collections (docs/paper.md, "Collections"), used when a grid does not record its eval_split.
 KNOWN_EVAL_SPLITS = {"nfcorpus": "test", "scifact": "test", "miracl-ja": "dev", "miracl": "dev", "jqara": "test"}
 PRIMARY_METRICS = ("jqara_ndcg@10", "ndcg_cut_10")  # the first one every query has is the table metric
+# alpha.json is its own marker: select-alpha replaces only an alpha.json it wrote
+SELECT_STAGE = Stage("select-alpha", "{name}", legacy=("alpha_lower", "alpha_upper", "selection", "tie_rule"))
+
+
+def evaluation_splits(collection: str | None, *recorded: str | None) -> set[str]:
+    """The splits nothing may be trained or tuned on: `test`, the recorded eval_split(s), and the known
+    evaluation split of a paper collection."""
+    out = {"test"} | {str(s) for s in recorded if s}
+    known = KNOWN_EVAL_SPLITS.get(str(collection or "").lower())
+    return out | ({known} if known else set())
 
 
 # ---------------------------------------------------------------- metrics files
@@ -121,6 +131,7 @@ class Grid:
     metric: str
     query_ids: list[str]  # sorted; identical for every point
     sha256: str  # of grid.json
+    collection_checksum: str | None = None  # the collection the grid was evaluated on (None: not recorded)
 
     def scores(self, query_ids=None) -> dict[tuple[float, float], float]:
         return {(p.alpha_lower, p.alpha_upper): mean_of(p.metrics.values, query_ids) for p in self.points}
@@ -175,17 +186,15 @@ def load_grid(root: str | Path) -> Grid:
             raise MergeirError(f"{g.metrics.path}: queries differ from {points[0].metrics.path} (e.g. {diff[:3]})")
     alphas = sorted({parse_alpha(a, f"{gpath} grid") for a in doc.get("grid") or []} |
                     {g.alpha_lower for g in points} | {g.alpha_upper for g in points})
+    checksum = doc.get("collection_checksum") or (points[0].metrics.doc.get("provenance") or {}).get(
+        "collection_checksum")
     return Grid(root, str(doc["collection"]), str(doc["split"]), doc.get("eval_split"), alphas, points,
-                metric, qids, sha256_file(gpath))
+                metric, qids, sha256_file(gpath), checksum)
 
 
 def check_not_eval_split(grid: Grid, eval_split: str | None = None) -> None:
     """Refuse a grid evaluated on the collection's evaluation queries: α must never be tuned on test."""
-    forbidden = {"test"}
-    for s in (eval_split, grid.eval_split, KNOWN_EVAL_SPLITS.get(grid.collection.lower())):
-        if s:
-            forbidden.add(str(s))
-    if grid.split in forbidden:
+    if grid.split in evaluation_splits(grid.collection, eval_split, grid.eval_split):
         raise MergeirError(
             f"{grid.root / 'grid.json'}: grid was evaluated on split '{grid.split}', the evaluation split of "
             f"{grid.collection}; α must be selected on labelled training queries (sweep.py --split train)"
@@ -221,6 +230,20 @@ def read_query_ids(train_file: str | Path) -> tuple[list[str], str, dict]:
     return ids, source, sidecar
 
 
+def check_same_collection(sidecar: dict, grid: Grid, train_file) -> None:
+    """Trial queries name their collection in the sidecar: ids that happen to exist in another collection's
+    grid must not choose its alpha."""
+    name, checksum = sidecar.get("collection"), sidecar.get("collection_checksum")
+    if name is not None and str(name) != grid.collection:
+        raise MergeirError(f"--queries {train_file}: its sidecar names collection '{name}', but the grid "
+                           f"{grid.root} was evaluated on '{grid.collection}'")
+    if checksum and grid.collection_checksum and checksum != grid.collection_checksum:
+        raise MergeirError(
+            f"--queries {train_file}: drawn from collection '{name}' with checksum {checksum[:12]}..., but the grid "
+            f"{grid.root} was evaluated on a collection with checksum {grid.collection_checksum[:12]}... (a "
+            "different version or subset: mine the training set on the grid's collection)")
+
+
 # ---------------------------------------------------------------- selection
 
 def pick(scores: dict[tuple[float, float], float]) -> tuple[float, float]:
@@ -238,6 +261,7 @@ def select_from_grid(grid_dir, train_file=None, eval_split: str | None = None) -
     qids = grid.query_ids
     if train_file is not None:
         ids, source, sidecar = read_query_ids(train_file)
+        check_same_collection(sidecar, grid, train_file)
         side_split = sidecar.get("split")
         if side_split is not None and side_split != grid.split:
             raise MergeirError(

@@ -1,13 +1,19 @@
 """Tiny deterministic models and tokenizer for tests and the pipeline's `test` profile.
 
 The tokenizer behaves like e5-mistral's under transformers 5: it prepends BOS and does NOT append EOS,
-so code that needs the EOS must add it itself (the trap named in PAPER.md).
+so code that needs the EOS must add it itself (docs/paper.md, "Encoding").
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from .errors import MergeirError
+from .io import Stage
+
+# `bin/make_tiny.py models` output: source/provenance.json names its builder
+TINY_STAGE = Stage("make_tiny", "source/provenance.json", key="built_by", value="bin/make_tiny.py")
 
 # ids follow Mistral's convention: <unk>=0, <s>=1, </s>=2
 SPECIALS = ["<unk>", "<s>", "</s>"]
@@ -67,6 +73,10 @@ def build_mistral(
 
     if layout not in ("model", "causal"):
         raise ValueError("layout must be 'model' or 'causal'")
+    for name, v in (("num_hidden_layers", num_hidden_layers), ("hidden_size", hidden_size),
+                    ("vocab_size", vocab_size), ("num_attention_heads", num_attention_heads)):
+        if not isinstance(v, int) or v < 1:
+            raise MergeirError(f"{name} must be at least 1, got {v}")
     config = MistralConfig(
         vocab_size=vocab_size,
         hidden_size=hidden_size,

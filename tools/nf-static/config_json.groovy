@@ -25,9 +25,11 @@ inline = { File f, Set seen ->
     }
 }
 def text = inline(new File(args[0]).canonicalFile, [] as Set)
-def slurper = new ConfigSlurper()
-slurper.setBinding([params: [:]])        // so "${params.x}" interpolation does not crash
-def cfg = slurper.parse(text)
+// Two passes: the first, with a stand-in `params` whose every key is '1' (so `params.x as int` and "${params.x}"
+// evaluate), only reads the params block; the second resolves `params.x` references against those values.
+def parse = { Map binding -> def s = new ConfigSlurper(); s.setBinding([params: binding]); s.parse(text) }
+def cfg = parse([:].withDefault { '1' })
+cfg = parse(cfg.params.flatten().collectEntries { k, v -> [k, v] }.withDefault { '1' })
 def out = [:]
 ['params', 'manifest', 'validation', 'plugins'].each { k -> if (cfg.containsKey(k)) out[k] = cfg[k] instanceof ConfigObject ? cfg[k].collectEntries { kk, vv -> [kk, vv instanceof ConfigObject ? vv.flatten() : vv] } : cfg[k] }
 println JsonOutput.prettyPrint(JsonOutput.toJson(out))

@@ -14,19 +14,20 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import MergeirError
-from ..io import atomic_dir, dumps_json, git_blob_sha1, sha256_file, write_json
+from ..io import Stage, atomic_dir, dumps_json, git_blob_sha1, sha256_file, write_json
 from ..provenance import tool_versions
 from .data import read_training_set, sidecar_path
 
 AUTHORS_REPO = "tyamamot/modelmerge-for-ir"
 AUTHORS_COMMIT = "6a1da1d0ec6215c09bbe947e4b0f240f7eb5dbd6"
-# git blob SHA-1 of each zip at AUTHORS_COMMIT (shared/PAPER.md)
+# git blob SHA-1 of each zip at AUTHORS_COMMIT (docs/paper.md, "The LoRA baseline")
 AUTHORS_ZIPS = {
     "JQaRA.zip": "6dc45d1e308624c09b276a60e98cc77af29d5cc6",
     "MIRACL.zip": "cb04f847a5636b648fdc38410f3709b3ced25fa1",
     "NFCorpus.zip": "949df8ac06214db92631bc4cc1b08027ac87d9b9",
     "SciFact.zip": "821c6fc607e0f708ee89de9c4ffbee17df1c104f",
 }
+AUTHORS_STAGE = Stage("authors", "authors.json", legacy=("zip", "git_blob_sha1", "files"))
 _ALIASES = {"jqara": "JQaRA.zip", "miracl": "MIRACL.zip", "miracl-ja": "MIRACL.zip", "nfcorpus": "NFCorpus.zip",
             "scifact": "SciFact.zip"}
 
@@ -66,15 +67,17 @@ def verify_zip(path: Path, expected_sha1: str, source: str) -> str:
     return got
 
 
-def extract_authors(name: str, out: str | Path, *, source: str | None = None, sha1: str | None = None) -> list[Path]:
+def extract_authors(name: str, out: str | Path, *, source: str | None = None, sha1: str | None = None,
+                    force: bool = False) -> list[Path]:
     """Verify the authors' zip `name` and write its training files to `out` (+ sidecars, authors.json)."""
     zname = zip_name(name)
     expected = sha1 or AUTHORS_ZIPS[zname]
     source = source or default_url(zname)
     out = Path(out)
     written = []
-    with atomic_dir(out) as tmp:
-        with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=".authors-zip-") as td:
+    local = None if source.startswith(("http://", "https://")) else source
+    with atomic_dir(out, stage=AUTHORS_STAGE, inputs={"--source": local}, force=force) as tmp:
+        with tempfile.TemporaryDirectory(dir=tmp, prefix=".authors-zip-") as td:  # inside: a kill leaves one folder
             local = Path(td) / zname
             _fetch(source, local)
             blob = verify_zip(local, expected, source)
@@ -117,6 +120,6 @@ def extract_authors(name: str, out: str | Path, *, source: str | None = None, sh
                     sidecar_path(dest).write_text(dumps_json(side), encoding="utf-8")
                     files.append({"file": fname, "member": m.filename, "n_queries": len(examples)})
                     written.append(out / fname)
-        write_json(tmp / "authors.json", {"zip": zname, "source": source, "git_blob_sha1": blob,
+        write_json(tmp / "authors.json", {"stage": AUTHORS_STAGE.name, "zip": zname, "source": source, "git_blob_sha1": blob,
                                           "repository": AUTHORS_REPO, "commit": AUTHORS_COMMIT, "files": files})
     return written

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MergeirError
-from ..io import atomic_write_text, dumps_json, iter_jsonl, read_json, sha256_file
+from ..io import atomic_write_text, dumps_json, iter_jsonl, owner_tag, read_json, remove_stale, sha256_file
 
 SIDECAR_SUFFIX = ".json"
 
@@ -66,7 +66,8 @@ def _passages(path: Path, n: int, obj: dict, key: str) -> tuple[Passage, ...]:
 
 
 def read_training_set(path: str | os.PathLike) -> list[TrainingExample]:
-    """Read and check a Tevatron training file: every row needs an id, a query and a positive passage."""
+    """Read and check a Tevatron training file: every row needs an id, a non-empty query and a positive
+    passage with text (an empty one would train the model towards the special tokens alone)."""
     path = Path(path)
     examples, seen = [], set()
     for n, obj in iter_jsonl(path):
@@ -77,9 +78,15 @@ def read_training_set(path: str | os.PathLike) -> list[TrainingExample]:
         if qid in seen:
             raise MergeirError(f"{path}:{n}: query_id {qid} appears twice")
         seen.add(qid)
+        if not isinstance(obj["query"], str) or not obj["query"].strip():
+            raise MergeirError(f"{path}:{n}: query {qid} has an empty query text")
         pos = _passages(path, n, obj, "positive_passages")
         if not pos:
             raise MergeirError(f"{path}:{n}: query {qid} has no positive_passages")
+        empty = [i for i, p in enumerate(pos) if not p.full_text.strip()]
+        if empty:
+            raise MergeirError(f"{path}:{n}: query {qid}: positive_passages[{empty[0]}] "
+                               f"({pos[empty[0]].docid or 'no docid'}) has an empty title and text")
         examples.append(TrainingExample(qid, str(obj["query"]), pos, _passages(path, n, obj, "negative_passages")))
     if not examples:
         raise MergeirError(f"{path}: training file has no rows")
@@ -89,7 +96,26 @@ def read_training_set(path: str | os.PathLike) -> list[TrainingExample]:
 def read_sidecar(path: str | os.PathLike) -> dict | None:
     """The sidecar of a training file, or None when it has none (e.g. a hand-made file)."""
     p = sidecar_path(path)
-    return read_json(p, "training-set sidecar") if p.is_file() else None
+    if not p.is_file():
+        return None
+    doc = read_json(p, "training-set sidecar")
+    if not isinstance(doc, dict):
+        raise MergeirError(f"{p}: expected a JSON object")
+    return doc
+
+
+def check_not_eval_split(sidecar: dict | None, train_file, allow: bool = False) -> None:
+    """Refuse a training set its sidecar says was drawn from the collection's evaluation split (the fine-tuned
+    model would have seen the test queries and their relevant documents); `allow` is --allow-eval-split."""
+    from ..selection import evaluation_splits
+
+    if allow or not sidecar or sidecar.get("split") is None:
+        return
+    collection = sidecar.get("collection")
+    if str(sidecar["split"]) in evaluation_splits(collection, sidecar.get("eval_split")):
+        raise MergeirError(
+            f"{train_file}: drawn from split '{sidecar['split']}', the evaluation split of collection '{collection}' "
+            "(its sidecar says so); train on labelled training queries, or pass --allow-eval-split")
 
 
 def training_set_text(examples) -> str:
@@ -103,7 +129,8 @@ def write_training_set(path: str | os.PathLike, examples, sidecar: dict) -> None
     leaves neither new file behind."""
     path = Path(path)
     examples = list(examples)
-    body = path.with_name(f".{path.name}.tmp-body")
+    remove_stale(path.parent, f".{path.name}.tmp-")  # a killed run's body
+    body = path.with_name(f".{path.name}.tmp-{owner_tag()}body")
     side = sidecar_path(path)
     atomic_write_text(body, training_set_text(examples))
     wrote_side = False

@@ -14,13 +14,20 @@ from ..encoding import (
     FROM_COLLECTION, check_max_length, check_model_dirs, describe_model, encode_collection, load_encoder,
 )
 from ..errors import MergeirError
+from ..io import Stage
 from ..provenance import tool_versions
 from ..retrieval import search_collection
 from .data import Passage, TrainingExample
 
+# a mined training file is recognised by its sidecar (`<file>.json`, kind "mined")
+MINE_STAGE = Stage("mine", "{name}.json", key="kind", value="mined")
 
-def labelled_split(collection: Collection, split: str | None) -> str:
-    """The split to train on: the one asked for, else collection.json's train_split."""
+
+def labelled_split(collection: Collection, split: str | None, allow_eval_split: bool = False) -> str:
+    """The split to train on: the one asked for, else collection.json's train_split; never the evaluation split
+    unless `allow_eval_split`."""
+    from ..selection import evaluation_splits
+
     split = split or collection.train_split
     if not split:
         raise MergeirError(
@@ -30,6 +37,10 @@ def labelled_split(collection: Collection, split: str | None) -> str:
         raise MergeirError(
             f"collection {collection.root}: no qrels for split '{split}' (has: {', '.join(collection.splits)})"
         )
+    if not allow_eval_split and split in evaluation_splits(collection.name, collection.eval_split):
+        raise MergeirError(
+            f"--split {split} is the evaluation split of collection {collection.root}: training on it would "
+            "score the model on queries it was trained on (pass --allow-eval-split to do it anyway)")
     return split
 
 
@@ -52,30 +63,35 @@ def mine_hard_negatives(
     dtype: str = "float32",
     device: str | None = None,
     progress: bool = False,
+    allow_eval_split: bool = False,
+    max_batch_tokens: int | None = None,
 ) -> tuple[list[TrainingExample], dict]:
     """(examples, sidecar fields): one example per labelled query with a relevant document, its positives the
     relevant documents (qrels order), its negatives the encoder's top-k non-relevant documents (rank order)."""
     if k < 0:
         raise MergeirError(f"--negatives must be >= 0, got {k}")
-    split = labelled_split(collection, split)
+    split = labelled_split(collection, split, allow_eval_split)
     qrels = collection.qrels(split)
     check_model_dirs(model_dir, adapter)
     model, tokenizer = load_encoder(model_dir, adapter, dtype, device)
     max_length = check_max_length(model, max_length)  # None: min(4096, the model's position limit)
     emb = encode_collection(model, tokenizer, collection, split, pooling=pooling, max_length=max_length,
-                            batch_size=batch_size, query_instruction=query_instruction, progress=progress)
+                            batch_size=batch_size, query_instruction=query_instruction, progress=progress,
+                            max_batch_tokens=max_batch_tokens)
     max_rel = max(sum(1 for s in docs.values() if s > 0) for docs in qrels.values())
     depth = max(1, k + max_rel)  # enough hits to keep k after dropping the relevant ones
     run = search_collection(collection, split, emb.queries, emb.query_ids, emb.corpus, emb.corpus_ids, depth)
 
     examples, skipped = [], []
+    empty = set(collection.empty_documents)
     for qid in emb.query_ids:
         judged = qrels[qid]
-        relevant = [d for d, s in judged.items() if s > 0]
+        rel = {d for d, s in judged.items() if s > 0}
+        # a relevant document with an empty title and text is no positive to train on
+        relevant = [d for d, s in judged.items() if s > 0 and d not in empty]
         if not relevant:
             skipped.append(qid)  # judged, but nothing relevant: no positive to train on
             continue
-        rel = set(relevant)
         negatives = [d for d in run.get(qid, {}) if d not in rel][:k]  # the run is already in rank order
         examples.append(TrainingExample(
             qid, collection.queries[qid],
@@ -90,6 +106,8 @@ def mine_hard_negatives(
         "collection": collection.name,
         "collection_checksum": collection.checksum,
         "split": split,
+        "eval_split": collection.eval_split,
+        "allow_eval_split": allow_eval_split,
         "seed": None,  # mining is deterministic: no sampling involved
         "k": k,
         "query_instruction": collection.query_instruction or None,

@@ -1,4 +1,4 @@
-"""The LoRA baseline's recipe: Tevatron's defaults as the authors ran them (shared/PAPER.md, "LoRA baseline").
+"""The LoRA baseline's recipe: Tevatron's defaults as the authors ran them (docs/paper.md, "The LoRA baseline").
 
 One dataclass so the trainer, the Tevatron command builder and provenance.json all read the same numbers.
 """

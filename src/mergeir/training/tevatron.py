@@ -15,11 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..encoding import describe_model
 from ..errors import MergeirError
-from ..io import atomic_dir, read_json, sha256_file, write_json
+from ..io import read_json, sha256_file, write_json
 from ..provenance import tool_versions
-from .data import read_sidecar, read_training_set
+from .data import check_not_eval_split, read_sidecar, read_training_set
 from .recipe import DEFAULT_DEEPSPEED, MISTRAL_TARGETS, Recipe
 
 # Tevatron's ModelArguments / HF TrainingArguments defaults: flags equal to these are left out.
@@ -28,7 +27,7 @@ _POOLING = {"last": "eos", "mean": "mean", "cls": "cls"}
 
 
 def authors_query_prefix(instruction: str | None) -> str:
-    """The prefix exactly as the authors' shell passed it (PAPER.md quirk 2): a literal backslash-n and no
+    """The prefix exactly as the authors' shell passed it (docs/paper.md, quirk 2): a literal backslash-n and no
     space after `Query:` — not the real newline used at evaluation."""
     if not instruction:
         return ""
@@ -167,6 +166,8 @@ def train_tevatron(
     query_instruction: str | None = None,
     query_prefix: str | None = None,
     deepspeed_config: str | Path | None = None,
+    allow_eval_split: bool = False,
+    force: bool = False,
 ) -> list[float]:
     """Run the authors' Tevatron command into `out` (atomically) and add provenance.json + train_log.jsonl.
 
@@ -178,13 +179,16 @@ def train_tevatron(
     train_file = Path(train_file)
     read_training_set(train_file)  # a bad file fails here, not deep inside Tevatron
     sidecar = read_sidecar(train_file)
+    check_not_eval_split(sidecar, train_file, allow_eval_split)
     if query_instruction is None:
         query_instruction = (sidecar or {}).get("query_instruction")
     prefix = query_prefix if query_prefix is not None else authors_query_prefix(query_instruction or None)
     ds = Path(deepspeed_config) if deepspeed_config is not None else DEFAULT_DEEPSPEED
     read_json(ds, "--deepspeed config")
     fp16, bf16 = _precision_flags(recipe)
-    with atomic_dir(out) as tmp:
+    from .trainer import adapter_output, base_identity
+
+    with adapter_output(out, model_dir, train_file, ds, force) as tmp:
         argv = tevatron_command(
             model=str(model_dir), train_file=str(train_file), out=str(tmp), max_steps=max_steps,
             deepspeed_config=str(ds), query_prefix=prefix, recipe=recipe, fp16=fp16, bf16=bf16,
@@ -201,7 +205,8 @@ def train_tevatron(
             "kind": "lora-adapter",
             "backend": "tevatron",
             "command": [str(out) if a == str(tmp) else a for a in argv],
-            "base_model": describe_model(model_dir),
+            **base_identity(model_dir),
+            "allow_eval_split": allow_eval_split,
             "train_file": {"path": str(train_file), "sha256": sha256_file(train_file), "sidecar": sidecar},
             "max_steps": max_steps,
             "recipe": recipe.to_json(),

@@ -23,15 +23,31 @@ from ..encoding import (
     check_max_length, check_model_dirs, describe_model, format_query, load_encoder, pool, resolve_device, tokenize,
 )
 from ..errors import MergeirError
-from ..io import atomic_dir, read_json, sha256_file, write_json
+from ..io import Stage, atomic_dir, read_json, sha256_file, write_json
 from ..provenance import tool_versions
-from .data import TrainingExample, read_sidecar, read_training_set
+from .data import TrainingExample, check_not_eval_split, read_sidecar, read_training_set, sidecar_path
 from .loss import info_nce
 from .recipe import Recipe, targets_for
 from .sampling import sample_group
 from .schedule import warmup_decay_lr
 
 LOG_NAME = "train_log.jsonl"
+# an adapter folder's marker: provenance.json says it is a LoRA adapter (both backends write it)
+LORA_STAGE = Stage("lora_train", "provenance.json", key="kind", value="lora-adapter")
+
+
+def adapter_output(out, model_dir, train_file, deepspeed_config=None, force: bool = False):
+    """The adapter folder under the output contract (mergeir.io.atomic_dir): never over the base model, the
+    training file or its sidecar, or a folder that is not a previous adapter (unless `force`)."""
+    inputs = {"--model": model_dir, "--train": [train_file, sidecar_path(train_file)], "--deepspeed": deepspeed_config}
+    return atomic_dir(out, stage=LORA_STAGE, inputs=inputs, force=force)
+
+
+def base_identity(model_dir) -> dict:
+    """What encode.py --adapter later compares with its --model (models.check_adapter_base)."""
+    from ..models import weights_fingerprint
+
+    return {"base_model": describe_model(model_dir), "base_model_fingerprint": weights_fingerprint(model_dir)}
 
 
 @dataclass
@@ -226,6 +242,8 @@ def train_lora(
     deepspeed_config: str | Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    allow_eval_split: bool = False,
+    force: bool = False,
 ) -> TrainResult:
     """Train a LoRA adapter and write it to `out` (peft folder + provenance.json + train_log.jsonl).
 
@@ -237,6 +255,7 @@ def train_lora(
     train_file = Path(train_file)
     examples = read_training_set(train_file)
     sidecar = read_sidecar(train_file)
+    check_not_eval_split(sidecar, train_file, allow_eval_split)
     for i, e in enumerate(examples):  # fail before loading any model
         sample_group(e, recipe.group_size, item=i, epoch=0, seed=recipe.seed)
     if query_instruction is None:
@@ -251,13 +270,15 @@ def train_lora(
     precision = _precision(recipe, dev)
     ds_path = Path(deepspeed_config) if deepspeed_config is not None else None
     ds_raw = read_json(ds_path, "--deepspeed config") if ds_path is not None else None
-    with atomic_dir(out) as tmp:  # an unwritable --out fails here, before the model is loaded
+    with adapter_output(out, model_dir, train_file, ds_path, force) as tmp:  # fails before the model is loaded
         losses, prov = _train(model_dir, tmp, examples, queries, recipe, max_steps, dev, precision, ds_path, ds_raw,
                               progress)
         prov.update({
             "train_file": {"path": str(train_file), "sha256": sha256_file(train_file), "sidecar": sidecar},
             "query_instruction": query_instruction,
             "query_prefix": query_prefix,
+            "allow_eval_split": allow_eval_split,
+            **base_identity(model_dir),
         })
         write_json(tmp / "provenance.json", dict(sorted(prov.items())))
     return TrainResult(Path(out), losses, prov)
@@ -272,7 +293,6 @@ def _train(model_dir, tmp: Path, examples, queries, recipe: Recipe, max_steps: i
     base, tokenizer = load_encoder(model_dir, None, "float32", str(dev))
     for n in {recipe.query_max_length, recipe.passage_max_length}:
         check_max_length(base, n)
-    base_desc = describe_model(model_dir)
     model = lora_model(base, recipe)
     model.train()
 
@@ -347,7 +367,6 @@ def _train(model_dir, tmp: Path, examples, queries, recipe: Recipe, max_steps: i
     prov = {
         "kind": "lora-adapter",
         "backend": "mergeir",
-        "base_model": base_desc,
         "max_steps": max_steps,
         "recipe": recipe.to_json(),
         "target_modules": sorted(model.peft_config["default"].target_modules),
@@ -398,14 +417,14 @@ def _tool_versions(with_deepspeed: bool) -> dict:
 def train_with_backend(backend: str, model_dir, train_file, out, *, max_steps: int, recipe: Recipe,
                        query_instruction: str | None = None, query_prefix: str | None = None,
                        authors_prefix: bool = False, deepspeed_config=None, device: str | None = None,
-                       progress: bool = True) -> TrainResult:
+                       progress: bool = True, allow_eval_split: bool = False, force: bool = False) -> TrainResult:
     """`lora_train.py`'s one call: the built-in loop, or the authors' Tevatron command."""
     from .tevatron import authors_query_prefix, train_tevatron
 
     if backend == "tevatron":
         losses = train_tevatron(model_dir, train_file, out, max_steps=max_steps, recipe=recipe,
                                 query_instruction=query_instruction, query_prefix=query_prefix,
-                                deepspeed_config=deepspeed_config)
+                                deepspeed_config=deepspeed_config, allow_eval_split=allow_eval_split, force=force)
         return TrainResult(Path(out), losses, read_json(Path(out) / "provenance.json"))
     if backend != "mergeir":
         raise MergeirError(f"unknown --backend {backend!r} (mergeir | tevatron)")
@@ -415,4 +434,5 @@ def train_with_backend(backend: str, model_dir, train_file, out, *, max_steps: i
         query_prefix = authors_query_prefix(query_instruction or None)
     return train_lora(model_dir, train_file, out, max_steps=max_steps, recipe=recipe,
                       query_instruction=query_instruction, query_prefix=query_prefix,
-                      deepspeed_config=deepspeed_config, device=device, progress=progress)
+                      deepspeed_config=deepspeed_config, device=device, progress=progress,
+                      allow_eval_split=allow_eval_split, force=force)

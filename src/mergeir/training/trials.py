@@ -10,9 +10,11 @@ import random
 from pathlib import Path
 
 from ..errors import MergeirError
-from ..io import atomic_dir, sha256_file, write_json
+from ..io import Stage, atomic_dir, sha256_file, write_json
 from ..provenance import tool_versions
-from .data import read_sidecar, read_training_set, write_training_set
+from .data import read_sidecar, read_training_set, sidecar_path, write_training_set
+
+TRIALS_STAGE = Stage("trials", "trials.json", legacy=("trials", "m", "n", "source"))
 
 
 def trial_names(n: int) -> list[str]:
@@ -25,7 +27,8 @@ def draw_trial(query_ids: list[str], m: int, seed: int) -> list[str]:
     return [q for q in query_ids if q in chosen]
 
 
-def sample_trials(train_file: str | Path, out: str | Path, *, n: int = 10, m: int = 50, seed: int = 0) -> list[Path]:
+def sample_trials(train_file: str | Path, out: str | Path, *, n: int = 10, m: int = 50, seed: int = 0,
+                  force: bool = False) -> list[Path]:
     """Write out/v1.jsonl .. vN.jsonl (+ sidecars) and out/trials.json; returns the trial files."""
     if n < 1:
         raise MergeirError(f"--trials must be at least 1, got {n}")
@@ -41,7 +44,8 @@ def sample_trials(train_file: str | Path, out: str | Path, *, n: int = 10, m: in
     by_id = {e.query_id: e for e in examples}
     ids = [e.query_id for e in examples]
     files = []
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, stage=TRIALS_STAGE, inputs={"--train": [train_file, sidecar_path(train_file)]},
+                    force=force) as tmp:
         trials = []
         for i, name in enumerate(trial_names(n)):
             trial_seed = seed + i
@@ -55,6 +59,7 @@ def sample_trials(train_file: str | Path, out: str | Path, *, n: int = 10, m: in
                 "collection": source_side.get("collection"),
                 "collection_checksum": source_side.get("collection_checksum"),
                 "split": source_side.get("split"),
+                "eval_split": source_side.get("eval_split"),
                 "query_instruction": source_side.get("query_instruction"),
                 "miner": source_side.get("miner"),
                 "k": source_side.get("k"),
@@ -62,5 +67,6 @@ def sample_trials(train_file: str | Path, out: str | Path, *, n: int = 10, m: in
             })
             trials.append({"trial": name, "seed": trial_seed, "file": f"{name}.jsonl", "query_ids": chosen})
             files.append(Path(out) / f"{name}.jsonl")
-        write_json(tmp / "trials.json", {"n": n, "m": m, "seed": seed, "source": source, "trials": trials})
+        write_json(tmp / "trials.json", {"stage": TRIALS_STAGE.name, "n": n, "m": m, "seed": seed, "source": source,
+                                         "trials": trials})
     return files

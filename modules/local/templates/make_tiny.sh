@@ -1,0 +1,2 @@
+make_tiny.py models --collection ${collection} --out ${row.id} ${row.options} ${task.ext.args}
+versions.py --process ${task.process} --out versions.yml

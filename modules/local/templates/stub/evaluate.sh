@@ -1,0 +1,3 @@
+mkdir ${row.id}
+touch ${row.id}/run.trec ${row.id}/metrics.json
+echo '- process: ${task.process}' > versions.yml

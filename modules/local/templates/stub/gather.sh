@@ -1,0 +1,3 @@
+mkdir ${row.id}
+cp -r parts/*/. ${row.id}/
+echo '- process: ${task.process}' > versions.yml

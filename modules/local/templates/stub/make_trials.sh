@@ -1,0 +1,2 @@
+mkdir ${row.id}
+echo '- process: ${task.process}' > versions.yml

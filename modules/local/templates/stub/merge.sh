@@ -1,0 +1,3 @@
+mkdir ${row.id}
+touch ${row.id}/config.json ${row.id}/model.safetensors ${row.id}/provenance.json
+echo '- process: ${task.process}' > versions.yml

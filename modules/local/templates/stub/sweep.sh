@@ -1,0 +1,3 @@
+mkdir -p ${row.id}/points
+touch ${row.id}/grid.json
+echo '- process: ${task.process}' > versions.yml

@@ -1,0 +1,383 @@
+"""PLAN resolves the whole DAG: an experiment file -> one JSON task file per process.
+
+Each row is one task: `id` (also the name of the folder it writes), `inputs` (input name -> the id of the artifact
+it consumes, or None), `options` (every other argument, already computed and shell-quoted), `produces` (artifact
+id -> path inside the task's output folder) and the few fields publishing needs (`collection`). A process gets
+exactly the fields it uses, so `-resume` re-runs a task only when something it uses changed; every row also carries
+`library`, the digest of the mergeir code that runs it. main.nf and the CPU runner (`runner.py`) only join rows
+to artifacts by id. The one edge decided at run time is the grid-chosen alpha: SELECT_ALPHA calls
+`plan.py chosen`, which builds its merged-arm rows with the same `merged_arm` as the paper-alpha plan.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..errors import MergeirError
+from ..experiment import ALPHA_SELECTIONS, SETTINGS, Experiment, parse_selection
+from ..io import atomic_dir, dumps_json, sha256_file
+from ..provenance import library_digest, tool_versions
+
+FORMAT = 2
+# every process main.nf calls, in DAG order (SAMPLE_FULL is MAKE_TRIALS included under a second name)
+PROCESSES = ("PREPARE_COLLECTION", "DOWNLOAD_MODEL", "MAKE_TINY", "PREPARE_TRAINING", "SAMPLE_FULL", "MAKE_TRIALS",
+             "LORA_TRAIN", "SWEEP", "SWEEP_PART", "GATHER_GRID", "SELECT_ALPHA", "MERGE", "ENCODE",
+             "GATHER_EMBEDDINGS", "EVALUATE", "REPORT")
+# the processes whose rows a grid-chosen alpha adds at run time
+CHOSEN = ("MERGE", "ENCODE", "GATHER_EMBEDDINGS", "EVALUATE")
+# SWEEP_PART is SWEEP on some alpha_lower rows (--sweep_shards); GATHER_* join parts: `inputs.parts` is a list of ids
+LOCAL = "LOCAL"  # not a process: files of the experiment's folder that tasks read ({id, path} rows)
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+DEVICES = ("auto", "cpu", "cuda")
+LORA_FLAGS = {"target_modules": "--lora-target-modules"}  # lora recipe keys whose option is not --key-with-dashes
+
+
+def alpha_text(a: float) -> str:
+    """One spelling per alpha (0.750 and 0.75 -> "0.75", 1.0 -> "1"), so equal merges get one id."""
+    d = Decimal(repr(float(a))).normalize()
+    return format(d, "f")
+
+
+def parse_bool(value: Any, what: str) -> bool:
+    """Pipeline params arrive as strings under Nextflow's strict parser ('false' is truthy in Groovy)."""
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", "", "null"):
+        return False
+    raise MergeirError(f"{what}: {value!r} is not true or false")
+
+
+def parse_count(value: Any, what: str) -> int:
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise MergeirError(f"{what}: {value!r} is not a whole number") from None
+    if n < 1:
+        raise MergeirError(f"{what}: must be >= 1, got {n}")
+    return n
+
+
+class Options:
+    """An argument list built from typed values: None is left out, booleans become flags, lists are comma-joined."""
+
+    def __init__(self, tokens: list[str] | None = None):
+        self.tokens = list(tokens or [])
+
+    def add(self, flag: str, value: Any) -> "Options":
+        if value is not None:
+            if isinstance(value, (list, tuple)):
+                value = ",".join(map(str, value))
+            self.tokens += [flag, alpha_text(value) if isinstance(value, float) else str(value)]
+        return self
+
+    def flag(self, flag: str, on: bool) -> "Options":
+        if on:
+            self.tokens.append(flag)
+        return self
+
+    def switch(self, flag: str, on: bool) -> "Options":
+        self.tokens.append(flag if on else "--no-" + flag[2:])
+        return self
+
+    def text(self) -> str:
+        return " ".join(shlex.quote(t) for t in self.tokens)
+
+
+def _row(process_rows: dict, process: str, id_: str, inputs: dict, options: Options | list, **fields) -> dict:
+    if not _ID.match(id_):
+        raise MergeirError(f"task id {id_!r} is not a plain file name")
+    tokens = options.tokens if isinstance(options, Options) else list(options)
+    row = {"id": id_, "inputs": inputs, "options": Options(tokens).text(), "produces": {id_: ""}, **fields}
+    rows = process_rows.setdefault(process, [])
+    same = [r for r in rows if r["id"] == id_]
+    if same and same[0] != row:
+        raise MergeirError(f"plan: two different {process} tasks share the id {id_}")
+    if not same:
+        rows.append(row)
+    return row
+
+
+# ---------------------------------------------------------------- the merged arm (paper alpha or grid-chosen)
+
+
+def merged_arm(ctx: dict, alpha_lower: float, alpha_upper: float, selection: str,
+               rows: dict | None = None) -> dict[str, list[dict]]:
+    """MERGE (one per distinct source, domain and alpha), its ENCODE on the collection, and the trial's EVALUATE."""
+    rows = {} if rows is None else rows
+    lo, up = alpha_text(alpha_lower), alpha_text(alpha_upper)
+    merge_id = f"merged-{ctx['source'].removeprefix('model-')}-{ctx['domain'].removeprefix('model-')}-a{lo}_{up}"
+    _row(rows, "MERGE", merge_id, {"source": ctx["source"], "domain": ctx["domain"]},
+         Options(ctx["merge"]).add("--alpha-lower", lo).add("--alpha-upper", up), library=ctx["library"])
+    emb = encode_rows(rows, ctx, merge_id, None, f"emb-{ctx['collection']}-{merge_id}")
+    tags = {"arm": "merged", "setting": ctx["setting"], "trial": ctx["trial"], "alpha_lower": lo,
+            "alpha_upper": up, "alpha_selection": selection}
+    evaluate_row(rows, ctx, emb, f"eval-{ctx['collection']}-merged-{ctx['setting']}-{ctx['trial']}", tags)
+    return rows
+
+
+def encode_rows(rows: dict, ctx: dict, model: str, adapter: str | None, emb_id: str) -> str:
+    """The ENCODE task of a model (+ adapter) on the collection's eval split; returns the embeddings' id. With
+    encode_shards N > 1: N ENCODE tasks `<id>-shard<i>of<N>` and a GATHER_EMBEDDINGS task that writes `<id>`,
+    byte for byte the unsharded embeddings."""
+    opts = Options(ctx["encode"]).add("--adapter", "adapter" if adapter else None)
+    inputs = {"model": model, "adapter": adapter, "collection": ctx["collection_id"]}
+    n = ctx.get("encode_shards", 1)
+    if n == 1:
+        _row(rows, "ENCODE", emb_id, inputs, opts, collection=ctx["collection"], library=ctx["library"])
+        return emb_id
+    parts = [f"{emb_id}-shard{i}of{n}" for i in range(n)]
+    for i, part in enumerate(parts):
+        _row(rows, "ENCODE", part, inputs, Options(opts.tokens).add("--shard", i).add("--shards", n),
+             collection=ctx["collection"], library=ctx["library"])
+    gather_row(rows, "GATHER_EMBEDDINGS", emb_id, parts, "embeddings", "--shard", ctx)
+    return emb_id
+
+
+def gather_row(rows: dict, process: str, id_: str, parts: list[str], command: str, flag: str, ctx: dict) -> None:
+    """gather.py COMMAND over the parts, staged as parts/<part id> (the order is fixed here, not by arrival)."""
+    opts = Options([command])
+    for part in parts:
+        opts.add(flag, f"parts/{part}")
+    _row(rows, process, id_, {"parts": parts}, opts, collection=ctx["collection"], library=ctx["library"])
+
+
+def sweep_rows(rows: dict, ctx: dict, grid_id: str, inputs: dict, opts: Options, grid: list[float], n: int) -> None:
+    """The alpha grid as one SWEEP task, or (sweep_shards n > 1) n SWEEP_PART tasks over contiguous groups of
+    alpha_lower values (the layer cache's unit) and a GATHER_GRID task that writes the one grid folder."""
+    if n == 1:
+        _row(rows, "SWEEP", grid_id, inputs, opts, collection=ctx["collection"], library=ctx["library"])
+        return
+    if n > len(grid):
+        raise MergeirError(f"--sweep_shards: {n} parts, but the grid has only {len(grid)} alpha_lower values")
+    size, extra = divmod(len(grid), n)
+    parts, start = [], 0
+    for i in range(n):
+        group = grid[start:start + size + (i < extra)]
+        start += len(group)
+        part = f"{grid_id}-part{i}of{n}"
+        part_opts = Options(opts.tokens)
+        for a in group:
+            part_opts.add("--alpha-lower", alpha_text(a))
+        _row(rows, "SWEEP_PART", part, inputs, part_opts, collection=ctx["collection"], library=ctx["library"])
+        parts.append(part)
+    gather_row(rows, "GATHER_GRID", grid_id, parts, "grid", "--part", ctx)
+
+
+def evaluate_row(rows: dict, ctx: dict, embeddings: str, eval_id: str, tags: dict) -> None:
+    opts = Options(ctx["evaluate"])
+    for k, v in {"collection": ctx["collection"], **tags}.items():
+        opts.add("--tag", f"{k}={v}")
+    _row(rows, "EVALUATE", eval_id, {"embeddings": embeddings, "collection": ctx["collection_id"]}, opts,
+         collection=ctx["collection"], library=ctx["library"])
+
+
+# ---------------------------------------------------------------- the whole plan
+
+
+def plan_tasks(exp: Experiment, dataset: str = "all", settings: str = "full,limited", alpha_selection: str = "paper",
+               allow_unpinned: Any = False, device: str = "auto", encode_shards: Any = 1, sweep_shards: Any = 1,
+               library: str | None = None) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """(rows per process, the deferred merged-arm contexts of the grid-chosen alphas keyed by SELECT_ALPHA id)."""
+    colls = parse_selection(dataset, list(exp.collections) + ["all"], "--dataset")
+    colls = list(exp.collections) if "all" in colls else colls
+    sets = parse_selection(settings, [s for s in SETTINGS if s in exp.settings], "--settings")
+    if alpha_selection not in ALPHA_SELECTIONS:
+        raise MergeirError(f"--alpha_selection: {alpha_selection!r} is not one of {', '.join(ALPHA_SELECTIONS)}")
+    if device not in DEVICES:
+        raise MergeirError(f"--device: {device!r} is not one of {', '.join(DEVICES)}")
+    allow_unpinned = parse_bool(allow_unpinned, "--allow_unpinned")
+    encode_shards = parse_count(encode_shards, "--encode_shards")
+    sweep_shards = parse_count(sweep_shards, "--sweep_shards")
+    lib = library or library_digest()
+    needed = list(dict.fromkeys([exp.source_model] + [exp.collections[c].domain_model for c in colls]))
+    unpinned = [m for m in needed if not exp.models[m].pinned]
+    if unpinned and not allow_unpinned:
+        names = ", ".join(f"{m} ({exp.models[m].repo_id})" for m in unpinned)
+        raise MergeirError(f"{exp.path}: unpinned model revision for {names}: pin a commit in the experiment file "
+                           f"or pass --allow_unpinned true to the pipeline (--allow-unpinned true to plan.py); such a "
+                           f"run is not reproducible")
+    rows: dict[str, list[dict]] = {p: [] for p in (LOCAL, *PROCESSES)}
+    deferred: dict[str, dict] = {}
+
+    def local(id_: str, path: str | None) -> str | None:
+        if path is None:
+            return None
+        if not any(r["id"] == id_ for r in rows[LOCAL]):
+            rows[LOCAL].append({"id": id_, "path": path})  # relative to the experiment file's folder
+        return id_
+
+    # ---- models: pinned downloads (or a local copy in the upstream format), or the tiny built pair
+    model_id = {m: f"model-{m}" for m in needed}
+    tiny = [m for m in needed if exp.models[m].tiny]
+    for m in needed:
+        s = exp.models[m]
+        if s.tiny:
+            continue
+        opts = Options([s.repo_id]).add("--revision", s.revision or "main")
+        src = local(f"local-model-{m}", s.source)
+        opts.add("--source", "source" if src else None)
+        _row(rows, "DOWNLOAD_MODEL", model_id[m], {"source": src}, opts, library=lib)
+    if tiny:
+        if exp.tiny["collection"] not in colls:
+            raise MergeirError(f"{exp.path}: tiny.collection {exp.tiny['collection']!r} is not among the selected "
+                               f"--dataset {','.join(colls)}")
+        r = _row(rows, "MAKE_TINY", f"tiny-{exp.tiny['collection']}",
+                 {"collection": f"collection-{exp.tiny['collection']}"},
+                 Options().add("--seed", exp.tiny["seed"]).add("--layers", exp.tiny["layers"]), library=lib)
+        r["produces"] = {model_id[m]: exp.models[m].tiny for m in tiny}
+
+    enc, ev, mg, lora = exp.encoding, exp.evaluation, exp.merge, exp.lora
+    for c in colls:
+        cs = exp.collections[c]
+        cid = f"collection-{c}"
+        src = local(f"local-collection-{c}", cs.path)
+        name = "beir:source" if cs.download == "beir" else cs.download
+        opts = Options([name]).add("--source", "source" if src and cs.download != "beir" else None)
+        _row(rows, "PREPARE_COLLECTION", cid, {"source": src}, opts.add("--revision", cs.revision),
+             collection=c, library=lib)
+        source, domain = model_id[exp.source_model], model_id[cs.domain_model]
+
+        def encoding(split: str, dtype: bool = True) -> Options:
+            o = Options().add("--split", split).add("--pooling", enc["pooling"])
+            o.add("--query-instruction", cs.query_instruction).add("--max-length", enc["max_length"])
+            o.add("--batch-size", enc["batch_size"]).add("--dtype", enc["dtype"] if dtype else None)
+            return o.add("--device", device).flag("--no-progress", True)
+
+        ctx = {"collection": c, "collection_id": cid, "source": source, "domain": domain, "library": lib,
+               "encode_shards": encode_shards,
+               "encode": encoding(cs.eval_split).tokens,
+               "evaluate": Options().add("--split", cs.eval_split).add("--depth", ev["depth"])
+               .flag("--drop-first-qrel", cs.drop_first_qrel).tokens,
+               "merge": Options().add("--method", mg["method"]).add("--dtype", mg["dtype"])
+               .add("--split-layer", mg["split_layer"]).switch("--restore-source-embeddings",
+                                                              mg["restore_source_embeddings"]).tokens}
+        emb = encode_rows(rows, ctx, source, None, f"emb-{c}-source")
+        evaluate_row(rows, ctx, emb, f"eval-{c}-source", {"arm": "source"})
+
+        trials = [t for t in cs.trials if t.setting in sets]
+        if not trials:
+            continue
+        if cs.train_split is None:
+            raise MergeirError(f"{exp.path}: collections.{c}.train_split is missing: the full and limited settings "
+                               f"train on labelled queries")
+        # ---- training sets: every labelled query mined once; the full set (all, or a seeded sample); the trials
+        mined = f"mined-{c}"
+        _row(rows, "PREPARE_TRAINING", mined, {"collection": cid, "model": source},
+             encoding(cs.train_split, dtype=False).add("--negatives", lora["negatives"]), collection=c, library=lib)
+        full_set, full_file = (mined, "train.jsonl")
+        if cs.full_queries:
+            full_set, full_file = f"fullset-{c}", "v1.jsonl"
+            _row(rows, "SAMPLE_FULL", full_set, {"train": mined},
+                 Options().add("--trials", 1).add("--queries", cs.full_queries)
+                 .add("--seed", exp.settings.get("full", {}).get("seed_base", 0)),
+                 train_file="train.jsonl", collection=c, library=lib)
+        limited = [t for t in trials if t.setting == "limited"]
+        if limited:
+            st = exp.settings["limited"]
+            _row(rows, "MAKE_TRIALS", f"trials-{c}", {"train": full_set},
+                 Options().add("--trials", max(t.index for t in limited)).add("--queries", st["n_queries"])
+                 .add("--seed", st["seed_base"] + 1), train_file=full_file, collection=c, library=lib)
+        if alpha_selection == "grid":
+            sweep_rows(rows, ctx, f"grid-{c}", {"source": source, "domain": domain, "collection": cid},
+                       encoding(cs.train_split).add("--grid", [alpha_text(a) for a in mg["grid"]])
+                       .add("--split-layer", mg["split_layer"]).add("--depth", ev["sweep_depth"])
+                       .switch("--restore-source-embeddings", mg["restore_source_embeddings"]),
+                       mg["grid"], sweep_shards)
+        ds = local("local-deepspeed", lora["deepspeed"])
+        for t in trials:
+            train, train_file = (full_set, full_file) if t.setting == "full" else (f"trials-{c}", f"{t.trial}.jsonl")
+            key = f"{c}-{t.setting}-{t.trial}"
+            lopts = (Options().add("--max-steps", t.max_steps).add("--pooling", enc["pooling"])
+                     .add("--query-instruction", cs.query_instruction))
+            for k, v in lora.items():  # the experiment's lora: keys are lora_train.py's options
+                if k in ("deepspeed", "negatives"):  # a staged file (below); the miner's k (PREPARE_TRAINING)
+                    continue
+                flag = LORA_FLAGS.get(k, "--" + k.replace("_", "-"))
+                lopts.switch(flag, v) if isinstance(v, bool) else lopts.add(flag, v)
+            lopts.add("--deepspeed", "deepspeed.json" if ds else None).add("--device", device).flag("--no-progress", True)
+            _row(rows, "LORA_TRAIN", f"lora-{key}", {"model": source, "train": train, "deepspeed_config": ds}, lopts,
+                 train_file=train_file, collection=c, library=lib)
+            emb = encode_rows(rows, ctx, source, f"lora-{key}", f"emb-{c}-lora-{t.setting}-{t.trial}")
+            evaluate_row(rows, ctx, emb, f"eval-{c}-lora-{t.setting}-{t.trial}",
+                         {"arm": "lora", "setting": t.setting, "trial": t.trial})
+            arm = {**ctx, "setting": t.setting, "trial": t.trial}
+            if alpha_selection == "paper":
+                merged_arm(arm, t.alpha_lower, t.alpha_upper, "paper", rows)
+            else:
+                sel = _row(rows, "SELECT_ALPHA", f"alpha-{key}", {"grid": f"grid-{c}", "train": train},
+                           Options().add("--eval-split", cs.eval_split), train_file=train_file, collection=c,
+                           library=lib)
+                deferred[sel["id"]] = arm
+    _row(rows, "REPORT", "report", {"results": "EVALUATE", "grids": ["SWEEP", "GATHER_GRID"]},
+         Options().add("--grid", "grids" if alpha_selection == "grid" else None), library=lib)
+    check_references(rows, deferred)
+    return rows, deferred
+
+
+def producers(rows: dict[str, list[dict]]) -> dict[str, str]:
+    """artifact id -> the process (or LOCAL) that produces it."""
+    out: dict[str, str] = {}
+    for process, rs in rows.items():
+        for r in rs:
+            for a in (r.get("produces") or {r["id"]: ""}):
+                if a in out:
+                    raise MergeirError(f"plan: artifact {a} is produced by both {out[a]} and {process}")
+                out[a] = process
+    return out
+
+
+def check_references(rows: dict[str, list[dict]], deferred: dict[str, dict]) -> None:
+    """Every input names an artifact some task (or the experiment folder) produces: no join can come up empty."""
+    known = producers(rows)
+    for process, rs in rows.items():
+        for r in rs:
+            for name, value in (r.get("inputs") or {}).items():
+                for ref in value if isinstance(value, list) else [value]:
+                    if ref is None or (process == "REPORT" and ref in PROCESSES):
+                        continue
+                    if ref not in known:
+                        raise MergeirError(f"plan: {process} task {r['id']} reads {name}={ref}, which no task produces")
+    for sel, ctx in deferred.items():
+        for key in ("source", "domain", "collection_id"):
+            if ctx[key] not in known:
+                raise MergeirError(f"plan: SELECT_ALPHA task {sel} merges {ctx[key]}, which no task produces")
+
+
+def write_tasks(out: str | Path, rows: dict[str, list[dict]], deferred: dict[str, dict], exp: Experiment,
+                params: dict) -> Path:
+    """tasks/<PROCESS>.json (a JSON array each, possibly empty), deferred.json and plan.json (what was planned)."""
+    with atomic_dir(out) as tmp:
+        for process, rs in rows.items():
+            (tmp / f"{process}.json").write_text(dumps_json(rs), encoding="utf-8")
+        (tmp / "deferred.json").write_text(dumps_json(deferred), encoding="utf-8")
+        (tmp / "plan.json").write_text(dumps_json({
+            "format": FORMAT,
+            "experiment": {"name": exp.name, "file": exp.path.name, "sha256": sha256_file(exp.path)},
+            "parameters": params, "counts": {k: len(v) for k, v in rows.items()},
+            "tools": tool_versions(),
+        }), encoding="utf-8")
+    return Path(out)
+
+
+def chosen_rows(tasks: str | Path, select_id: str, alpha: dict) -> dict[str, list[dict]]:
+    """The merged-arm rows of one SELECT_ALPHA task once its alpha is known (`plan.py chosen`)."""
+    import json
+
+    path = Path(tasks) / "deferred.json"
+    try:
+        deferred = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise MergeirError(f"{path}: cannot read the plan's deferred tasks ({e})") from None
+    if select_id not in deferred:
+        raise MergeirError(f"{path}: no SELECT_ALPHA task {select_id!r}")
+    try:
+        lo, up = float(alpha["alpha_lower"]), float(alpha["alpha_upper"])
+    except (KeyError, TypeError, ValueError):
+        raise MergeirError(f"alpha file has no numeric alpha_lower/alpha_upper: {alpha!r}") from None
+    rows = merged_arm(deferred[select_id], lo, up, "grid")
+    return {p: rows.get(p, []) for p in CHOSEN}
