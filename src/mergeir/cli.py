@@ -14,6 +14,7 @@ try:  # typer >= 0.23 vendors its own click; older typer uses the click package
 except ImportError:  # pragma: no cover
     import click.exceptions as _click_exc
 
+from .dtypes import DTYPES
 from .errors import MergeirError, OutOfMemory
 
 EXIT_BAD_INPUT = 2
@@ -28,12 +29,8 @@ class Pooling(str, Enum):
     cls = "cls"
 
 
-class Dtype(str, Enum):
-    """Choices of --dtype shared by encode and sweep."""
-
-    float32 = "float32"
-    float16 = "float16"
-    bfloat16 = "bfloat16"
+Dtype = Enum("Dtype", [(d, d) for d in DTYPES], type=str)  # --dtype choices of encode and sweep
+Dtype.__doc__ = "Choices of --dtype: mergeir.dtypes.DTYPES."
 
 
 FORCE_HELP = ("replace an existing --out even when it is not this stage's previous output (never an input, "

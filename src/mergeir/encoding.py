@@ -16,12 +16,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .dtypes import torch_dtype
 from .errors import MergeirError
 from .io import Stage, atomic_dir, read_json, write_json
 from .provenance import tool_versions
 
 POOLINGS = ("last", "mean", "cls")
-DTYPES = ("float32", "float16", "bfloat16")
 QUERY_FORMAT = "Instruct: {instruction}\nQuery: {query}"
 DEFAULT_MAX_LENGTH = 4096  # the authors' evaluation setting for e5-mistral
 
@@ -246,14 +246,6 @@ def encode_texts(model, tokenizer, texts: Sequence[str], pooling: str, max_lengt
 # ---------------------------------------------------------------- models
 
 
-def _torch_dtype(dtype: str):
-    import torch
-
-    if dtype not in DTYPES:
-        raise MergeirError(f"unknown --dtype {dtype!r} (choose one of {', '.join(DTYPES)})")
-    return getattr(torch, dtype)
-
-
 def resolve_device(device: str | None):
     """`auto` (or None) = cuda when available, else cpu; a named device must exist."""
     import torch
@@ -332,7 +324,7 @@ def load_encoder(model_dir: str | Path, adapter: str | Path | None = None, dtype
         from .models import check_adapter_base as _check_base
 
         _check_base(adapter, model_dir)
-    torch_dtype = _torch_dtype(dtype)
+    weights_dtype = torch_dtype(dtype)
     dev = resolve_device(device)
     tokenizer = load_tokenizer(model_dir)
     from transformers.utils import logging as hf_logging
@@ -341,7 +333,7 @@ def load_encoder(model_dir: str | Path, adapter: str | Path | None = None, dtype
     hf_logging.set_verbosity_error()  # its load report flags a CausalLM's lm_head as unexpected; we check below
     try:
         model, info = AutoModel.from_pretrained(
-            str(model_dir), dtype=torch_dtype, use_safetensors=True, trust_remote_code=False,
+            str(model_dir), dtype=weights_dtype, use_safetensors=True, trust_remote_code=False,
             output_loading_info=True,
         )
     except (OSError, ValueError, KeyError) as e:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dtypes import DTYPES
 from .errors import MergeirError
 
 FORMAT = 1
@@ -24,7 +25,6 @@ ALPHA_SELECTIONS = ("paper", "grid")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 POOLINGS = ("last", "mean", "cls")
-DTYPES = ("float32", "float16", "bfloat16")
 MERGE_METHODS = ("linear", "slerp", "ties", "task_arithmetic", "dare_ties")
 
 

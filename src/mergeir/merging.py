@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .dtypes import check_dtype, torch_dtype
 from .errors import MergeirError
 from .io import Stage, atomic_dir, atomic_write_text, scratch_dir, write_json
 from .models import (
@@ -45,7 +46,6 @@ from .provenance import tool_versions
 
 METHODS = ("linear", "slerp", "ties", "task_arithmetic", "dare_ties")
 NEEDS_BASE = ("ties", "task_arithmetic", "dare_ties")
-DTYPES = ("float16", "bfloat16", "float32")
 # the architecture name the views declare, so mergekit picks its JSON definition (and never guesses)
 MERGEKIT_ARCH = {"mistral": "MistralForCausalLM", "bert": "MergeirBertModel"}
 VERIFY_ALL_BELOW_BYTES = 2_000_000_000  # above this, verify a stated sample of tensors (all are checked finite)
@@ -113,18 +113,6 @@ def check_alpha(value: float, option: str) -> float:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and 0.0 <= value <= 1.0):
         raise MergeirError(f"{option} must be within [0, 1] (the source's weight), got {value}")
     return float(value)
-
-
-def _check_dtype(name: str) -> str:
-    if name not in DTYPES:
-        raise MergeirError(f"--dtype must be one of {', '.join(DTYPES)}, got {name!r}")
-    return name
-
-
-def _torch_dtype(name: str):
-    import torch
-
-    return getattr(torch, _check_dtype(name))
 
 
 def linear_mix(s, d, alpha: float, out=None, scratch=None, dtype=None):
@@ -331,7 +319,7 @@ def write_merged(merged_dir: Path, out: Path, source: Checkpoint, domain: Checkp
     import torch
     from safetensors.torch import save_file
 
-    tdtype = _torch_dtype(dtype)
+    tdtype = torch_dtype(dtype)
     produced = weight_files(merged_dir, "mergekit output")
     handles: dict = {}
 
@@ -450,7 +438,7 @@ def merge(source: str | os.PathLike, domain: str | os.PathLike, out: str | os.Pa
     alpha_upper = check_alpha(alpha_upper, "--alpha-upper")
     if method not in METHODS:
         raise MergeirError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    _check_dtype(dtype)  # without importing torch: bad inputs fail in a second
+    check_dtype(dtype)  # without importing torch: bad inputs fail in a second
     if method in ("ties", "dare_ties") and not 0.0 < density <= 1.0:
         raise MergeirError(f"--density must be within (0, 1], got {density}")
     src = open_checkpoint(source, "--source")

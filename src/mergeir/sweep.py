@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from .dtypes import torch_dtype
 from .errors import MergeirError
 from .io import Stage, atomic_dir, sha256_file, write_json
 from .merging import check_alpha
@@ -86,7 +87,6 @@ def run_sweep(source: str | os.PathLike, domain: str | os.PathLike, collection: 
     from .collections import load_collection
     from .encoding import (FROM_COLLECTION, check_max_length, describe_model, encode_split, load_encoder,
                            prepare_split, resolve_device)
-    from .encoding import _torch_dtype as torch_dtype
     from .evaluation import evaluate, write_trec
     from .retrieval import search_collection
 
