@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from functools import cached_property
@@ -85,9 +86,15 @@ def cli(script: str, *args, cwd=None, env: dict | None = None, timeout: int = 60
 
 
 def popen(script: str, *args, env: dict | None = None) -> subprocess.Popen:
-    """A bin/ script started in the background (signal tests)."""
+    """A bin/ script started in the background (signal tests). SIGINT starts at its default disposition: a test run
+    launched as a background job inherits SIGINT ignored, and the CLIs (rightly) keep an inherited ignore."""
     return subprocess.Popen([sys.executable, str(ROOT / "bin" / script), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **THREADS, **(env or {})})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **THREADS, **(env or {})},
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def assert_ok(p) -> None:
