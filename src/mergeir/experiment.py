@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .alphas import alpha_code  # noqa: F401 (re-exported)
 from .dtypes import DTYPES
 from .errors import MergeirError
 
@@ -426,14 +427,6 @@ def load_experiment(path: str | Path, check_paths: bool = True) -> Experiment:
 
 
 # ---------------------------------------------------------------- planning
-
-
-def alpha_code(a: float) -> str:
-    """The authors' folder code for an alpha: 0 -> 00, 0.25 -> 025, 0.5 -> 05, 0.75 -> 075, 1 -> 10."""
-    if math.isclose(a, 1.0):
-        return "10"
-    s = f"{a:.6f}".rstrip("0").rstrip(".")
-    return "00" if s == "0" else s.replace(".", "")
 
 
 def parse_selection(value: str, known, what: str) -> list[str]:

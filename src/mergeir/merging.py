@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .alphas import check_alpha  # noqa: F401 (re-exported)
 from .dtypes import check_dtype, torch_dtype
 from .errors import MergeirError
 from .io import Stage, atomic_dir, atomic_write_text, scratch_dir, write_json
@@ -107,12 +108,6 @@ def all_finite(t) -> bool:
         return True
     lo, hi = torch.aminmax(t)
     return bool(torch.isfinite(lo) and torch.isfinite(hi))
-
-
-def check_alpha(value: float, option: str) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise MergeirError(f"{option} must be within [0, 1] (the source's weight), got {value}")
-    return float(value)
 
 
 def linear_mix(s, d, alpha: float, out=None, scratch=None, dtype=None):

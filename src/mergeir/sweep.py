@@ -24,34 +24,10 @@ from typing import Any, Sequence
 from .dtypes import torch_dtype
 from .errors import MergeirError
 from .io import Stage, atomic_dir, sha256_file, write_json
-from .merging import check_alpha
+from .alphas import DEFAULT_GRID, alpha_code, parse_grid  # noqa: F401 (re-exported)
 from .provenance import tool_versions
 
-DEFAULT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 SWEEP_STAGE = Stage("sweep", "grid.json", legacy=("points", "grid", "split"))  # grid.json names the stage
-
-
-def alpha_code(alpha: float) -> str:
-    """The authors' folder code: the decimal without its point (0.0 -> 00, 0.25 -> 025, 0.5 -> 05, 1.0 -> 10)."""
-    return repr(float(alpha)).replace(".", "")
-
-
-def parse_grid(text: str | Sequence[float]) -> list[float]:
-    """'0,0.25,0.5' -> [0.0, 0.25, 0.5]: each within [0, 1], no duplicates, kept in the given order."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    out: list[float] = []
-    for item in items:
-        try:
-            a = float(item)
-        except (TypeError, ValueError):
-            raise MergeirError(f"--grid: {item!r} is not a number") from None
-        check_alpha(a, "--grid value")
-        if any(math.isclose(a, b) for b in out):
-            raise MergeirError(f"--grid: {a} appears twice")
-        out.append(a)
-    if not out:
-        raise MergeirError("--grid is empty")
-    return out
 
 
 def _subset(alpha_lowers: Sequence[float], grid: list[float]) -> list[float]:
