@@ -86,3 +86,36 @@ def test_control_alpha_is_the_grid_best_on_the_heldout_half_only():
     assert alpha["queries"]["n"] == len(heldout)
     merged = _json(study / "metrics" / "merged_full" / "metrics.json")["tags"]
     assert (float(merged["alpha_lower"]), float(merged["alpha_upper"])) == chosen
+
+
+# README's example table: one row per committed report, in this order (first words of its first cell)
+README_ROWS = {"report_control": "positive control", "report": "masked LM on the SciFact corpus, 140 steps",
+               "report_mlm": "masked LM, 2,200 steps"}
+
+
+def _csv_row(path: Path) -> dict[str, str]:
+    rows = path.read_text(encoding="utf-8").splitlines()
+    return dict(zip(rows[0].split(","), rows[1].split(",")))
+
+
+@pytest.mark.parametrize("report", COMMITTED)
+def test_readme_table_follows_the_committed_tables(report):
+    """README's row for each study carries Table A/B/C's numbers (4 decimals), so the two cannot drift."""
+    lines = [ln for ln in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+             if ln.startswith(f"| {README_ROWS[report]}")]
+    assert len(lines) == 1, f"README.md: expected one example-table row for {report}"
+    cells = [c.strip().strip("*") for c in lines[0].strip("|").split("|")]
+    table_a = _csv_row(EXAMPLE / report / "table_a_source_vs_merged.csv")
+    table_b = _csv_row(EXAMPLE / report / "table_b_full_lora_vs_merged.csv")
+    merged_full, lora_full = cells[2].split(" ")[0].strip("*"), cells[3]
+    assert merged_full == f"{float(table_a['merged']):.4f}"
+    assert lora_full == f"{float(table_b['lora']):.4f}"
+    alpha = f"({float(table_a['alpha_lower']):g}, {float(table_a['alpha_upper']):g})"
+    assert cells[1].startswith(alpha), (cells[1], alpha)
+    summary = EXAMPLE / report / "table_c_limited_summary.csv"
+    limited = _csv_row(summary) if summary.read_text(encoding="utf-8").count("\n") > 1 else None
+    if limited and limited.get("merged_mean"):
+        assert cells[4] == f"{float(limited['merged_mean']):.4f} ± {float(limited['merged_std']):.4f}"
+        assert cells[5] == f"{float(limited['lora_mean']):.4f} ± {float(limited['lora_std']):.4f}"
+    else:
+        assert cells[4] == cells[5] == "—"
