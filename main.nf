@@ -4,12 +4,25 @@
  *
  * PLAN (bin/plan.py tasks) resolves the whole DAG from the experiment file (data/paper.yaml, or
  * --experiment FILE) into one JSON task file per process; this file and subworkflows/ only join those rows
- * to the artifacts they name, by id. Each process runs its template (modules/local/templates/<name>.sh):
- *   PLAN plan.py tasks | PREPARE_COLLECTION download.py collection | DOWNLOAD_MODEL download.py model
- *   MAKE_TINY make_tiny.py | PREPARE_TRAINING prepare_training.py mine | SAMPLE_FULL, MAKE_TRIALS
- *   prepare_training.py trials | LORA_TRAIN lora_train.py | SWEEP sweep.py | SELECT_ALPHA report.py
- *   select-alpha + plan.py chosen | MERGE merge.py | ENCODE encode.py | EVALUATE evaluate.py | REPORT report.py build
- *   SWEEP_PART sweep.py --alpha-lower | GATHER_GRID, GATHER_EMBEDDINGS gather.py (--sweep_shards, --encode_shards)
+ * to the artifacts they name, by id. Each process runs its template (modules/local/templates/<module>.sh):
+ *   PLAN                plan.py tasks
+ *   PREPARE_COLLECTION  download.py collection
+ *   DOWNLOAD_MODEL      download.py model
+ *   MAKE_TINY           make_tiny.py models
+ *   PREPARE_TRAINING    prepare_training.py mine
+ *   SAMPLE_FULL         prepare_training.py trials
+ *   MAKE_TRIALS         prepare_training.py trials
+ *   LORA_TRAIN          lora_train.py
+ *   SWEEP               sweep.py
+ *   SWEEP_PART          sweep.py --alpha-lower
+ *   GATHER_GRID         gather.py grid
+ *   SELECT_ALPHA        report.py select-alpha, then plan.py chosen
+ *   MERGE               merge.py
+ *   ENCODE              encode.py
+ *   GATHER_EMBEDDINGS   gather.py embeddings
+ *   EVALUATE            evaluate.py
+ *   REPORT              report.py build
+ * (SWEEP_PART and GATHER_* only with --sweep_shards/--encode_shards > 1; docs/interfaces.md has the modules.)
  * scripts/run_local.py runs the same task files and templates without Nextflow (what CI runs).
  */
 
