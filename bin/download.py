@@ -8,6 +8,8 @@ import _bootstrap  # noqa: F401
 import typer
 
 from mergeir.cli import force_option, make_app, run
+from mergeir.collections import prepare_collection
+from mergeir.models import download_model
 
 app = make_app(__doc__)
 
@@ -24,8 +26,6 @@ def collection(
     force: bool = force_option(),
 ) -> None:
     """Build a collection folder from its upstream release."""
-    from mergeir.collections import prepare_collection
-
     c = prepare_collection(name, out, source=source, check_md5=check_md5, revision=revision, force=force)
     print(f"{c.name}: {len(c.corpus)} documents, {len(c.queries)} queries, splits {', '.join(c.splits)} -> {out}")
 
@@ -39,8 +39,6 @@ def model(
     force: bool = force_option(),
 ) -> None:
     """Download (or copy from --source) a model pinned to a revision."""
-    from mergeir.models import download_model
-
     download_model(repo_id, revision, out, source=source, force=force)
     print(f"{repo_id}@{revision} -> {out}")
 
