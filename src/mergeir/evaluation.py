@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .errors import MergeirError
-from .io import Stage, atomic_write_text, iter_lines
+from .io import Stage, atomic_write_text, iter_fields
 
 # pytrec_eval measure specs -> the result keys they produce (ndcg_cut.10 -> ndcg_cut_10)
 MEASURES = ("ndcg_cut.1,3,5,10,100,1000", "map", "recall.100,1000", "P.10")
@@ -136,13 +136,7 @@ def read_trec(path: str | os.PathLike) -> dict[str, dict[str, float]]:
     if not path.is_file():
         raise MergeirError(f"run file not found: {path}")
     run: dict[str, dict[str, float]] = {}
-    for n, line in iter_lines(path):
-        cols = line.split()
-        if not cols:
-            continue
-        if len(cols) != 6:
-            raise MergeirError(f"{path}:{n}: expected 6 columns (qid Q0 docid rank score tag), got {len(cols)}")
-        q, _, d, _, s, _ = cols
+    for n, (q, _, d, _, s, _) in iter_fields(path, ("qid", "Q0", "docid", "rank", "score", "tag")):
         try:
             score = float(s)
         except ValueError:

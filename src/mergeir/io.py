@@ -14,6 +14,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -297,15 +298,35 @@ def decoded_lines(raw_lines: Iterable[bytes], where: str) -> Iterator[tuple[int,
         yield n, line
 
 
-def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
-    """`decoded_lines` of a file; lines keep their line ending."""
-    path = Path(path)
+# a file, or a member of a zip read in place (BEIR's zips)
+Readable = str | os.PathLike | zipfile.Path
+
+
+def _as_path(path: Readable) -> Path | zipfile.Path:
+    return path if isinstance(path, zipfile.Path) else Path(path)
+
+
+def iter_lines(path: Readable) -> Iterator[tuple[int, str]]:
+    """`decoded_lines` of a file or zip member; lines keep their line ending."""
+    path = _as_path(path)
     try:
-        f = open(path, "rb")
+        f = path.open("rb")
     except OSError as e:
         raise MergeirError(f"cannot read {path}: {e.strerror}") from None
     with f:
         yield from decoded_lines(f, str(path))
+
+
+def iter_fields(path: str | os.PathLike, columns: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, whitespace-separated fields) of each non-blank line of a TREC-style file (run, qrels); a
+    line with another number of fields names file and line."""
+    for n, line in iter_lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != len(columns):
+            raise MergeirError(f"{path}:{n}: expected {len(columns)} columns ({' '.join(columns)}), got {len(fields)}")
+        yield n, fields
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -342,9 +363,10 @@ def parse_jsonl(lines: Iterable[tuple[int, str]], where: str) -> Iterator[tuple[
         yield n, obj
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """Yield (line_number, object) for each non-blank line; a malformed line names file and line."""
-    path = Path(path)
+def iter_jsonl(path: Readable) -> Iterator[tuple[int, dict]]:
+    """Yield (line_number, object) for each non-blank line of a file or zip member; a malformed line names file
+    and line."""
+    path = _as_path(path)
     if not path.is_file():
         raise MergeirError(f"file not found: {path}")
     yield from parse_jsonl(iter_lines(path), str(path))

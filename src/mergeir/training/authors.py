@@ -1,6 +1,6 @@
 """The authors' training files: the zips in tyamamot/modelmerge-for-ir's `data/`, pinned by git blob SHA-1.
 
-A zip (local file or URL) is verified before it is opened; its `.jsonl` members are checked as Tevatron
+A zip (local file or URL, mergeir.fetch) is verified before it is opened; its `.jsonl` members are checked as Tevatron
 training files and written verbatim, each with a sidecar naming the zip, its blob id and the member.
 """
 
@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import MergeirError
+from ..fetch import fetch, is_url
 from ..io import Stage, atomic_dir, dumps_json, git_blob_sha1, sha256_file, write_json
 from ..provenance import tool_versions
 from .data import read_training_set, sidecar_path
@@ -44,20 +43,6 @@ def default_url(name: str) -> str:
     return f"https://github.com/{AUTHORS_REPO}/raw/{AUTHORS_COMMIT}/data/{zip_name(name)}"
 
 
-def _fetch(source: str, dest: Path) -> None:
-    if source.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(source, timeout=60) as r, open(dest, "wb") as f:
-                shutil.copyfileobj(r, f)
-        except (urllib.error.URLError, OSError) as e:
-            raise MergeirError(f"--source {source}: download failed ({getattr(e, 'reason', e)})") from None
-        return
-    p = Path(source)
-    if not p.is_file():
-        raise MergeirError(f"--source {source}: file not found")
-    shutil.copyfile(p, dest)
-
-
 def verify_zip(path: Path, expected_sha1: str, source: str) -> str:
     got = git_blob_sha1(path)
     if got != expected_sha1:
@@ -75,14 +60,15 @@ def extract_authors(name: str, out: str | Path, *, source: str | None = None, sh
     source = source or default_url(zname)
     out = Path(out)
     written = []
-    local = None if source.startswith(("http://", "https://")) else source
+    local = None if is_url(source) else source
     with atomic_dir(out, stage=AUTHORS_STAGE, inputs={"--source": local}, force=force) as tmp:
         with tempfile.TemporaryDirectory(dir=tmp, prefix=".authors-zip-") as td:  # inside: a kill leaves one folder
-            local = Path(td) / zname
-            _fetch(source, local)
-            blob = verify_zip(local, expected, source)
+            archive = fetch(source, Path(td) / zname)
+            if not archive.is_file():
+                raise MergeirError(f"--source {source}: not a file (give the zip)")
+            blob = verify_zip(archive, expected, source)
             try:
-                zf = zipfile.ZipFile(local)
+                zf = zipfile.ZipFile(archive)
             except zipfile.BadZipFile:
                 raise MergeirError(f"--source {source}: not a zip file") from None
             with zf:
