@@ -44,6 +44,26 @@ def test_a_collection_json_that_is_not_utf8(world, tmp_path):
                    f"{coll / 'collection.json'}:2: not UTF-8 text (byte 0xe9 at byte offset 16)", snapshot=snap)
 
 
+@pytest.mark.parametrize("title", [5, ["a", "list"], {"a": 1}])
+def test_a_beir_zip_with_a_title_that_is_not_text(world, tmp_path, title):
+    """An upstream BEIR zip is read leniently (ids through str(), no title = ""), but a title that is a number
+    or a list is refused with its line, not a TypeError from the writer."""
+    import json
+    import zipfile
+
+    lines = (world.collection / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    bad = json.loads(lines[2])
+    lines[2] = json.dumps({**bad, "title": title})
+    zpath = tmp_path / "mine.zip"
+    with zipfile.ZipFile(zpath, "w") as archive:
+        archive.writestr("mine/corpus.jsonl", "\n".join(lines) + "\n")
+        for rel in ("queries.jsonl", "qrels/test.tsv", "qrels/train.tsv"):
+            archive.write(world.collection / rel, f"mine/{rel}")
+    snap = Snapshot(world.root, tmp_path)
+    assert_refused(cli("download.py", "collection", f"beir:{zpath}", "--out", tmp_path / "out"),
+                   "corpus.jsonl:3: 'title' must be a string", snapshot=snap)
+
+
 def test_a_training_file_that_is_not_utf8(tmp_path):
     row = {"query_id": "q1", "query": "a query", "positive_passages": [{"docid": "d", "text": "x"}]}
     train = write_rows(tmp_path / "train.jsonl", [row, {**row, "query_id": "q2"}])

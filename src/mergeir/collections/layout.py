@@ -166,7 +166,7 @@ def read_records(path: PathLike, kind: str, strict: bool = True) -> dict:
             raise MergeirError(f"{path}:{n}: duplicate {kind} id '{record_id}'{first}")
         title = ""
         if kind == "document":
-            title = _text(obj, "title", path, n, False) if strict else obj.get("title") or ""
+            title = _text(obj, "title", path, n, False)  # missing or null: "" (both modes); else a string
         text = _text(obj, "text", path, n, True) if strict else obj.get("text")
         if not isinstance(text, str):
             raise MergeirError(f"{path}:{n}: '{kind}' '{record_id}' has no string 'text'")
