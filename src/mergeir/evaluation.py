@@ -5,6 +5,7 @@ Means keep full float precision (BEIR's `EvaluateRetrieval` rounds them to 5 dec
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -12,8 +13,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .collections import Collection, load_collection
+from .encoding import read_embeddings
 from .errors import MergeirError
-from .io import Stage, atomic_write_text, iter_fields
+from .io import Stage, atomic_dir, atomic_write_text, iter_fields, sha256_file, write_json
+from .provenance import tool_versions
+from .retrieval import search_collection
 
 # pytrec_eval measure specs -> the result keys they produce (ndcg_cut.10 -> ndcg_cut_10)
 MEASURES = ("ndcg_cut.1,3,5,10,100,1000", "map", "recall.100,1000", "P.10")
@@ -154,8 +159,6 @@ def read_trec(path: str | os.PathLike) -> dict[str, dict[str, float]]:
 
 def parse_tags(items: Sequence[str]) -> dict:
     """`KEY=VALUE` strings -> dict; numbers/booleans become JSON values (alpha_lower=0.75 -> 0.75)."""
-    import json
-
     tags: dict = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -204,6 +207,31 @@ def check_embeddings(emb, collection, split: str, where: str = "embeddings") -> 
         raise MergeirError(f"{where}: no embedding for document '{missing_d[0]}' ({len(missing_d)} missing)")
 
 
+def results_record(metrics: Mapping, coll: Collection, collection_root: str | os.PathLike, split: str, *,
+                   tags: Mapping | None, embeddings_meta: Mapping, run_path: Path, depth: int, n_queries: int,
+                   provenance: Mapping | None = None, **fields) -> dict:
+    """The metrics.json of one scored run (evaluate.py's results and the sweep's grid points): `evaluate()`'s
+    metrics, what was scored (split, collection, tags, the embeddings' meta) and the provenance every such file
+    has; `provenance` adds the writer's own provenance fields, `fields` its own top-level ones."""
+    return {
+        **metrics,
+        "split": split,
+        "collection": coll.name,
+        "tags": dict(tags or {}),
+        "embeddings_meta": embeddings_meta,
+        "provenance": {
+            "collection_root": str(Path(collection_root).resolve()),
+            "collection_checksum": coll.checksum,
+            "run_sha256": sha256_file(run_path),
+            "depth": depth,
+            "n_queries": n_queries,
+            "tools": tool_versions(),
+            **(provenance or {}),
+        },
+        **fields,
+    }
+
+
 def evaluate_embeddings(
     embeddings: str | os.PathLike,
     collection: str | os.PathLike,
@@ -218,12 +246,6 @@ def evaluate_embeddings(
 
     `provenance.qrels` ({split, sha256 of qrels/<split>.tsv, drop_first_qrel, n_judgments}) and
     `provenance.collection_checksum` identify what was scored: the report refuses a table mixing two."""
-    from .collections import load_collection
-    from .encoding import read_embeddings
-    from .io import atomic_dir, sha256_file, write_json
-    from .provenance import tool_versions
-    from .retrieval import search_collection
-
     coll = load_collection(collection)
     split = split or coll.eval_split
     emb = read_embeddings(embeddings)
@@ -238,30 +260,20 @@ def evaluate_embeddings(
     with atomic_dir(out, stage=EVALUATE_STAGE, inputs={"--embeddings": embeddings, "--collection": collection},
                     force=force) as tmp:
         write_trec(run, tmp / "run.trec")
-        metrics.update({
-            "stage": EVALUATE_STAGE.name,
-            "split": split,
-            "collection": coll.name,
-            "tags": dict(tags or {}),
-            "embeddings_meta": emb.meta,
-            "provenance": {
-                "collection_root": str(Path(collection).resolve()),
-                "collection_checksum": coll.checksum,
-                "collection_checksum_verified": emb.meta.get("collection_checksum") == coll.checksum,
-                "qrels": qrels_identity(split, coll.checksums.get(qrels_rel), drop_first_qrel,
-                                        sum(map(len, coll.qrels(split, drop_first=drop_first_qrel).values()))),
-                "embeddings": str(Path(embeddings).resolve()),
-                "embeddings_sha256": {f: sha256_file(Path(embeddings) / f) for f in
-                                      ("queries.npy", "corpus.npy", "queries.ids", "corpus.ids", "meta.json")},
-                "run_sha256": sha256_file(tmp / "run.trec"),
-                "depth": depth,
-                "drop_first_qrel": drop_first_qrel,
-                "n_queries": len(qids),
-                "search": "faiss IndexFlatIP (exact); ties: doc id descending (trec_eval order); ranked: "
-                          + ("each query's candidates" if cands is not None else
-                             f"the judged pool of {split}" if coll.pool(split) is not None else "the whole corpus"),
-                "tools": tool_versions(),
-            },
-        })
+        ranked = ("each query's candidates" if cands is not None else
+                  f"the judged pool of {split}" if coll.pool(split) is not None else "the whole corpus")
+        provenance = {
+            "collection_checksum_verified": emb.meta.get("collection_checksum") == coll.checksum,
+            "qrels": qrels_identity(split, coll.checksums.get(qrels_rel), drop_first_qrel,
+                                    sum(map(len, coll.qrels(split, drop_first=drop_first_qrel).values()))),
+            "embeddings": str(Path(embeddings).resolve()),
+            "embeddings_sha256": {f: sha256_file(Path(embeddings) / f) for f in
+                                  ("queries.npy", "corpus.npy", "queries.ids", "corpus.ids", "meta.json")},
+            "drop_first_qrel": drop_first_qrel,
+            "search": f"faiss IndexFlatIP (exact); ties: doc id descending (trec_eval order); ranked: {ranked}",
+        }
+        metrics = results_record(metrics, coll, collection, split, tags=tags, embeddings_meta=emb.meta,
+                                 run_path=tmp / "run.trec", depth=depth, n_queries=len(qids),
+                                 provenance=provenance, stage=EVALUATE_STAGE.name)
         write_json(tmp / "metrics.json", metrics)
     return metrics

@@ -19,13 +19,23 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Sequence
 
-from .dtypes import torch_dtype
-from .errors import MergeirError
-from .io import Stage, atomic_dir, sha256_file, write_json
 from .alphas import DEFAULT_GRID, alpha_code, parse_grid  # noqa: F401 (re-exported)
+from .alphasweep import AlphaSweep
+from .collections import load_collection
+from .dtypes import torch_dtype
+from .encoding import (FROM_COLLECTION, check_max_length, describe_model, encode_split, load_encoder, load_tokenizer,
+                       prepare_split, resolve_device, split_embeddings)
+from .errors import MergeirError
+from .evaluation import evaluate, results_record, write_trec
+from .io import Stage, atomic_dir, write_json
+from .memory import sweep_estimate
+from .models import check_compatible, open_checkpoint
 from .provenance import tool_versions
+from .retrieval import search_collection
+from .selection import evaluation_splits
 
 SWEEP_STAGE = Stage("sweep", "grid.json", legacy=("points", "grid", "split"))  # grid.json names the stage
 
@@ -60,12 +70,6 @@ def run_sweep(source: str | os.PathLike, domain: str | os.PathLike, collection: 
     `layer_cache=False`: the plain path (every point encoded through all layers); `cache_bytes`: the cache's
     budget on the model's device; `log`: where the estimate is printed (default: stderr).
     """
-    from .collections import load_collection
-    from .encoding import (FROM_COLLECTION, check_max_length, describe_model, encode_split, load_encoder,
-                           prepare_split, resolve_device)
-    from .evaluation import evaluate, write_trec
-    from .retrieval import search_collection
-
     grid = parse_grid(grid)
     lowers = grid if alpha_lowers is None else _subset(alpha_lowers, grid)
     if depth < 1:
@@ -76,8 +80,6 @@ def run_sweep(source: str | os.PathLike, domain: str | os.PathLike, collection: 
         if split is None:
             raise MergeirError(f"collection {collection} has no train_split (labelled queries): pass --split")
     qrels = coll.qrels(split)  # an unknown split fails here, naming the collection's splits
-    from .selection import evaluation_splits
-
     if not allow_eval_split and split in evaluation_splits(coll.name, coll.eval_split):
         raise MergeirError(f"--split {split} is the evaluation split of collection {collection}: α chosen there "
                            "would be tuned on the test queries (pass --allow-eval-split to sweep it anyway)")
@@ -87,15 +89,10 @@ def run_sweep(source: str | os.PathLike, domain: str | os.PathLike, collection: 
     started = time.perf_counter()
     inputs = {"--source": source, "--domain": domain, "--collection": collection}
     with atomic_dir(out, stage=SWEEP_STAGE, inputs=inputs, force=force) as tmp:
-        from types import SimpleNamespace
-
         from transformers import AutoConfig
 
-        from .alphasweep import AlphaSweep
-        from .encoding import load_tokenizer, split_embeddings
+        # lazy: layercache imports torch at load, and shards.gather_grid imports this module without needing torch
         from .layercache import encode_uppers, supported
-        from .memory import sweep_estimate
-        from .models import check_compatible, open_checkpoint
 
         tokenizer = load_tokenizer(source)
         config = AutoConfig.from_pretrained(str(source), trust_remote_code=False)
@@ -126,27 +123,15 @@ def run_sweep(source: str | os.PathLike, domain: str | os.PathLike, collection: 
             rel = f"points/{alpha_code(al)}_{alpha_code(au)}"
             (tmp / rel).mkdir(parents=True)
             write_trec(run, tmp / rel / "run.trec")
-            metrics.update({
-                "split": split,
-                "collection": coll.name,
-                "tags": {"collection": coll.name, "arm": "merge", "alpha_lower": al, "alpha_upper": au},
-                "embeddings_meta": emb.meta,
-                "provenance": {
-                    "stage": "sweep",
-                    "collection_root": str(Path(collection).resolve()),
-                    "collection_checksum": coll.checksum,
-                    "run_sha256": sha256_file(tmp / rel / "run.trec"),
-                    "depth": depth,
-                    "n_queries": len(emb.query_ids),
-                    "n_ranked_docs": len(emb.corpus_ids),
-                    "merge": {"method": "linear", "alpha_lower": al, "alpha_upper": au,
-                              "split_layer": sweep.split_layer, "dtype": dtype,
-                              "restore_source_embeddings": restore_source_embeddings,
-                              "equivalent_to": "bin/merge.py --method linear with the same alphas, K and dtype"},
-                    "inputs": inputs,
-                    "tools": tool_versions(),
-                },
-            })
+            merge = {"method": "linear", "alpha_lower": al, "alpha_upper": au, "split_layer": sweep.split_layer,
+                     "dtype": dtype, "restore_source_embeddings": restore_source_embeddings,
+                     "equivalent_to": "bin/merge.py --method linear with the same alphas, K and dtype"}
+            metrics = results_record(
+                metrics, coll, collection, split,
+                tags={"collection": coll.name, "arm": "merge", "alpha_lower": al, "alpha_upper": au},
+                embeddings_meta=emb.meta, run_path=tmp / rel / "run.trec", depth=depth, n_queries=len(emb.query_ids),
+                provenance={"stage": SWEEP_STAGE.name, "n_ranked_docs": len(emb.corpus_ids), "merge": merge,
+                            "inputs": inputs})
             write_json(tmp / rel / "metrics.json", metrics)
             points.append({"alpha_lower": al, "alpha_upper": au,
                            "ndcg_cut_10": metrics["mean"].get("ndcg_cut_10"), "dir": rel})
