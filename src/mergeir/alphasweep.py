@@ -5,19 +5,23 @@ Source and domain tensors stay in their stored dtype as read-only views of their
 α changed to the model's device in chunks of `chunk_elements` and mixes it there, so the device holds the model plus
 one chunk's source/domain pair and three float32 scratch chunks (64 MiB each by default) — for the 7B pair about
 14.5 GB of bfloat16 weights instead of 70 GB of float32 copies. The mix is mergekit's own arithmetic
-(`merging.linear_mix`), elementwise, so chunking changes no bit: on CPU the weights are bit-identical to a mergekit
+(`mixing.linear_mix`), elementwise, so chunking changes no bit: on CPU the weights are bit-identical to a mergekit
 merge, on a GPU equal within float rounding.
 """
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import struct
 
+from .alphas import check_alpha
+from .checkpoints import Checkpoint, check_compatible, open_checkpoint
 from .errors import MergeirError
-from .merging import all_finite, alpha_for, check_alpha, linear_mix, make_slices
-from .models import Checkpoint, check_compatible, open_checkpoint, to_canonical
+from .layouts import detect_layout, to_canonical
+from .mixing import all_finite, alpha_for, linear_mix, make_slices
+from .weights import ST_DTYPE_BYTES
 
 CHUNK_ELEMENTS = 1 << 24  # a power of two: chunk edges fall on vector-width boundaries of the CPU kernels
 _ST_TORCH = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16"}
@@ -55,8 +59,6 @@ class HostTensors:
         return raw.view(dtype).view(info["shape"])
 
     def nbytes(self, ckeys) -> int:
-        from .models import ST_DTYPE_BYTES
-
         total = 0
         for k in ckeys:
             info = self.ckpt.headers[self.ckpt.canonical[k]]
@@ -82,8 +84,6 @@ def scratch_bytes(chunk: int, dtype) -> int:
 def plan_bytes(source: Checkpoint, domain: Checkpoint, dtype, restore: bool,
                chunk_elements: int = CHUNK_ELEMENTS) -> tuple[int, int]:
     """(host bytes, device mixing bytes) of a sweep over these checkpoints, known before any model is loaded."""
-    import math
-
     keys = {k: r for k, r in source.mergeable().items() if k != "lm_head.weight"}  # encoders have no lm_head
     dom = [k for k, r in keys.items() if not (restore and r[0] == "embed")]
     host = HostTensors(source).nbytes(keys) + HostTensors(domain).nbytes(dom)
@@ -104,8 +104,6 @@ class AlphaSweep:
     def __init__(self, model, source: str | os.PathLike, domain: str | os.PathLike, *, split_layer: int | None = None,
                  restore_source_embeddings: bool = True, chunk_elements: int = CHUNK_ELEMENTS):
         import torch
-
-        from .models import detect_layout
 
         if chunk_elements < 1:
             raise MergeirError(f"chunk_elements must be >= 1, got {chunk_elements}")

@@ -21,14 +21,17 @@ from typing import Sequence
 import numpy as np
 import torch.nn as nn
 
+from .batching import Halving, Rows
+from .encoding import pooled
+from .loading import _backbone, _model_device
+from .memory import hidden_bytes
+
 # family -> (layer list, final norm applied after the last layer, embedding module that still runs on inputs_embeds)
 PARTS = {"mistral": ("layers", "norm", None), "bert": ("encoder.layer", None, "embeddings")}
 
 
 def supported(model, split_layer: int) -> bool:
     """Whether the cache applies: a known family and a non-empty lower part (K = 0 has nothing to cache)."""
-    from .encoding import _backbone
-
     return getattr(_backbone(model).config, "model_type", None) in PARTS and split_layer > 0
 
 
@@ -69,10 +72,6 @@ class _Passthrough(nn.Module):
         return inputs_embeds
 
 
-def hidden_bytes(ids, hidden_size: int, itemsize: int) -> int:
-    return int(ids.shape[0] * ids.shape[1]) * hidden_size * itemsize
-
-
 def chunks(batches: list, hidden_size: int, itemsize: int, budget_bytes: int) -> list[list]:
     """Consecutive batches whose hidden states fit the budget (a batch larger than it forms its own chunk)."""
     out, size = [[]], 0
@@ -92,9 +91,6 @@ def encode_uppers(model, sweep, prepared, alpha_lower: float, uppers: Sequence[f
     `uppers` in the given order first; the model is left at the last point visited (`sweep.point`)."""
     import torch
     from tqdm.auto import tqdm
-
-    from .batching import Halving, Rows
-    from .encoding import _backbone, _model_device, pooled
 
     body = _backbone(model)
     device = _model_device(model)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .alphasweep import plan_bytes
 from .errors import MergeirError
 
 HEADROOM = 0.95  # of the free memory: allocator fragmentation and the caching allocator's rounding
@@ -76,6 +77,11 @@ def activation_bytes(config, rows: int, width: int, dtype) -> int:
     return rows * width * (4 * hidden + 3 * inter) * dtype.itemsize + rows * width * width
 
 
+def hidden_bytes(ids, hidden_size: int, itemsize: int) -> int:
+    """The hidden states of one padded batch of token ids (what the layer-split cache holds per batch)."""
+    return int(ids.shape[0] * ids.shape[1]) * hidden_size * itemsize
+
+
 def largest_batch(batch_lists) -> tuple[int, int]:
     """(rows, width) of the batch with the most activation bytes among padded (ids, mask) batches."""
     best = (0, 0)
@@ -118,16 +124,12 @@ def host_cache_default(device, free: int | None) -> int:
     return min(4 * GIB, free // 4)
 
 
-
 def sweep_estimate(source, domain, config, dtype, device, prepared, *, restore: bool, layer_cache: bool,
                    cache_budget: int | None) -> MemoryEstimate:
-    """The estimate of a sweep over checkpoints `source`/`domain` (models.Checkpoint) of the prepared split.
+    """The estimate of a sweep over checkpoints `source`/`domain` (checkpoints.Checkpoint) of the prepared split.
     With the layer cache, its budget defaults to `host_cache_default`; the cache never takes more than all the
     split's hidden states, nor less than its largest batch's."""
     import torch
-
-    from .alphasweep import plan_bytes
-    from .layercache import hidden_bytes
 
     device = torch.device(device)
     host, mix = plan_bytes(source, domain, dtype, restore)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import MergeirError
 from ..io import atomic_write_text, dumps_json, iter_jsonl, owner_tag, read_json, remove_stale, sha256_file
+from ..selection import evaluation_splits
 
 SIDECAR_SUFFIX = ".json"
 
@@ -107,8 +108,6 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
 def check_not_eval_split(sidecar: dict | None, train_file, allow: bool = False) -> None:
     """Refuse a training set its sidecar says was drawn from the collection's evaluation split (the fine-tuned
     model would have seen the test queries and their relevant documents); `allow` is --allow-eval-split."""
-    from ..selection import evaluation_splits
-
     if allow or not sidecar or sidecar.get("split") is None:
         return
     collection = sidecar.get("collection")

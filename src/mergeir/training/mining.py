@@ -17,6 +17,7 @@ from ..errors import MergeirError
 from ..io import Stage
 from ..provenance import tool_versions
 from ..retrieval import search_collection
+from ..selection import evaluation_splits
 from .data import Passage, TrainingExample
 
 # a mined training file is recognised by its sidecar (`<file>.json`, kind "mined")
@@ -26,8 +27,6 @@ MINE_STAGE = Stage("mine", "{name}.json", key="kind", value="mined")
 def labelled_split(collection: Collection, split: str | None, allow_eval_split: bool = False) -> str:
     """The split to train on: the one asked for, else collection.json's train_split; never the evaluation split
     unless `allow_eval_split`."""
-    from ..selection import evaluation_splits
-
     split = split or collection.train_split
     if not split:
         raise MergeirError(

@@ -11,43 +11,35 @@ config's "auto" values filled from the recipe as the HF Trainer would.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..encoding import (
-    check_max_length, check_model_dirs, describe_model, format_query, load_encoder, pool, resolve_device, tokenize,
-)
+from ..encoding import check_max_length, check_model_dirs, format_query, load_encoder, pool, resolve_device, tokenize
 from ..errors import MergeirError
-from ..io import Stage, atomic_dir, read_json, sha256_file, write_json
+from ..identity import base_identity
+from ..io import read_json, sha256_file, write_json
 from ..provenance import tool_versions
-from .data import TrainingExample, check_not_eval_split, read_sidecar, read_training_set, sidecar_path
+from .adapter import LORA_STAGE, adapter_output
+from .data import TrainingExample, check_not_eval_split, read_sidecar, read_training_set
+from .deepspeed_engine import (
+    deepspeed_engine, deepspeed_version, gathered_lora_state, resolve_deepspeed_config, zero_stage,
+)
 from .loss import info_nce
 from .recipe import Recipe, targets_for
 from .sampling import sample_group
 from .schedule import warmup_decay_lr
+from .tevatron import authors_query_prefix, train_tevatron
+
+__all__ = [
+    "LOG_NAME", "LORA_STAGE", "TrainResult", "adapter_output", "base_identity", "build_group_batch", "encode",
+    "group_loss", "lora_model", "micro_batches", "query_texts", "resolve_deepspeed_config", "train_lora",
+    "train_with_backend",
+]
 
 LOG_NAME = "train_log.jsonl"
-# an adapter folder's marker: provenance.json says it is a LoRA adapter (both backends write it)
-LORA_STAGE = Stage("lora_train", "provenance.json", key="kind", value="lora-adapter")
-
-
-def adapter_output(out, model_dir, train_file, deepspeed_config=None, force: bool = False):
-    """The adapter folder under the output contract (mergeir.io.atomic_dir): never over the base model, the
-    training file or its sidecar, or a folder that is not a previous adapter (unless `force`)."""
-    inputs = {"--model": model_dir, "--train": [train_file, sidecar_path(train_file)], "--deepspeed": deepspeed_config}
-    return atomic_dir(out, stage=LORA_STAGE, inputs=inputs, force=force)
-
-
-def base_identity(model_dir) -> dict:
-    """What encode.py --adapter later compares with its --model (models.check_adapter_base)."""
-    from ..models import weights_fingerprint
-
-    return {"base_model": describe_model(model_dir), "base_model_fingerprint": weights_fingerprint(model_dir)}
 
 
 @dataclass
@@ -148,85 +140,6 @@ def _precision(recipe: Recipe, device) -> str:
     return recipe.precision
 
 
-# ---------------------------------------------------------------- deepspeed
-
-
-def resolve_deepspeed_config(config: dict, recipe: Recipe, max_steps: int, precision: str, world_size: int = 1,
-                             hidden_size: int | None = None) -> dict:
-    """Fill the "auto" values of a DeepSpeed config from the recipe, as the HF Trainer does for Tevatron."""
-    cfg = json.loads(json.dumps(config))
-    fills = {
-        ("optimizer", "params", "lr"): recipe.lr,
-        ("optimizer", "params", "betas"): list(recipe.adam_betas),
-        ("optimizer", "params", "eps"): recipe.adam_eps,
-        ("optimizer", "params", "weight_decay"): recipe.weight_decay,
-        ("scheduler", "params", "warmup_min_lr"): 0.0,
-        ("scheduler", "params", "warmup_max_lr"): recipe.lr,
-        ("scheduler", "params", "warmup_num_steps"): recipe.warmup_steps(max_steps),
-        ("scheduler", "params", "total_num_steps"): max_steps,
-        ("scheduler", "params", "warmup_type"): recipe.warmup_type,
-        ("gradient_accumulation_steps",): recipe.grad_accum,
-        ("gradient_clipping",): recipe.max_grad_norm,
-        ("train_micro_batch_size_per_gpu",): recipe.per_device_batch,
-        ("train_batch_size",): recipe.per_device_batch * recipe.grad_accum * world_size,
-        ("fp16", "enabled"): precision == "fp16",
-        ("bf16", "enabled"): precision == "bf16",
-    }
-    if hidden_size:
-        fills[("zero_optimization", "reduce_bucket_size")] = hidden_size * hidden_size
-        fills[("zero_optimization", "stage3_prefetch_bucket_size")] = int(0.9 * hidden_size * hidden_size)
-        fills[("zero_optimization", "stage3_param_persistence_threshold")] = 10 * hidden_size
-    for path, value in fills.items():
-        node = cfg
-        for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-            if node is None:
-                break
-        if isinstance(node, dict) and node.get(path[-1], "auto") == "auto":
-            node[path[-1]] = value
-    left = _find_auto(cfg)
-    if left:
-        raise MergeirError(f"--deepspeed config: no value for \"auto\" at {left[0]}")
-    return cfg
-
-
-def _find_auto(node, where="") -> list[str]:
-    if isinstance(node, dict):
-        return [w for k, v in node.items() for w in _find_auto(v, f"{where}.{k}" if where else k)]
-    return [where] if node == "auto" else []
-
-
-def _single_process_env() -> None:
-    """A one-process 'world' for torch.distributed unless a launcher already set one up."""
-    if "MASTER_PORT" not in os.environ:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            os.environ["MASTER_PORT"] = str(s.getsockname()[1])
-    for key, value in (("MASTER_ADDR", "127.0.0.1"), ("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
-        os.environ.setdefault(key, value)
-
-
-def _deepspeed_engine(model, config: dict):
-    try:
-        import deepspeed
-    except ImportError:
-        raise MergeirError("--deepspeed needs the deepspeed package (pip install 'mergeir[train]')") from None
-    _single_process_env()
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        from deepspeed.accelerator import get_accelerator
-
-        deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name(),
-                                   auto_mpi_discovery=False)
-    params = [p for p in model.parameters() if p.requires_grad]
-    try:
-        engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=params, config=config)
-    except (ValueError, TypeError, KeyError, AssertionError) as e:  # pydantic's ValidationError is a ValueError
-        raise MergeirError(f"--deepspeed config rejected by DeepSpeed: {' '.join(str(e).split())[:300]}") from None
-    return engine
-
-
 # ---------------------------------------------------------------- the loop
 
 
@@ -264,8 +177,6 @@ def train_lora(
     queries = query_texts(examples, instruction=query_instruction, prefix=query_prefix)
 
     check_model_dirs(model_dir)
-    import torch
-
     dev = resolve_device(device)
     precision = _precision(recipe, dev)
     ds_path = Path(deepspeed_config) if deepspeed_config is not None else None
@@ -300,7 +211,7 @@ def _train(model_dir, tmp: Path, examples, queries, recipe: Recipe, max_steps: i
     if ds_raw is not None:
         ds_config = resolve_deepspeed_config(ds_raw, recipe, max_steps, precision,
                                              hidden_size=getattr(base.config, "hidden_size", None))
-        engine = _deepspeed_engine(model, ds_config)
+        engine = deepspeed_engine(model, ds_config)
         forward, optimizer, scheduler, scaler = engine, None, None, None
     else:
         engine = None
@@ -363,7 +274,7 @@ def _train(model_dir, tmp: Path, examples, queries, recipe: Recipe, max_steps: i
     finally:
         bar.close()
         log.close()
-    _save_adapter(model, tmp, zero3=engine is not None and _zero_stage(ds_config) == 3)
+    _save_adapter(model, tmp, zero3=engine is not None and zero_stage(ds_config) == 3)
     prov = {
         "kind": "lora-adapter",
         "backend": "mergeir",
@@ -381,20 +292,11 @@ def _train(model_dir, tmp: Path, examples, queries, recipe: Recipe, max_steps: i
     return losses, prov
 
 
-def _zero_stage(config: dict | None) -> int:
-    return int(((config or {}).get("zero_optimization") or {}).get("stage", 0))
-
-
 def _save_adapter(model, folder: Path, zero3: bool) -> None:
     """peft's adapter_config.json + adapter_model.safetensors; under ZeRO-3 the LoRA weights are partitioned,
     so they are gathered first."""
     if zero3:
-        from deepspeed.runtime.zero import GatheredParameters
-
-        lora = [p for n, p in model.named_parameters() if "lora_" in n]
-        with GatheredParameters(lora, modifier_rank=None):
-            sd = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if "lora_" in n}
-        model.save_pretrained(str(folder), safe_serialization=True, state_dict=sd)
+        model.save_pretrained(str(folder), safe_serialization=True, state_dict=gathered_lora_state(model))
     else:
         model.save_pretrained(str(folder), safe_serialization=True)
     for name in ("adapter_config.json", "adapter_model.safetensors"):
@@ -408,9 +310,7 @@ def _save_adapter(model, folder: Path, zero3: bool) -> None:
 def _tool_versions(with_deepspeed: bool) -> dict:
     v = tool_versions()
     if with_deepspeed:
-        import deepspeed
-
-        v["deepspeed"] = deepspeed.__version__
+        v["deepspeed"] = deepspeed_version()
     return v
 
 
@@ -419,8 +319,6 @@ def train_with_backend(backend: str, model_dir, train_file, out, *, max_steps: i
                        authors_prefix: bool = False, deepspeed_config=None, device: str | None = None,
                        progress: bool = True, allow_eval_split: bool = False, force: bool = False) -> TrainResult:
     """`lora_train.py`'s one call: the built-in loop, or the authors' Tevatron command."""
-    from .tevatron import authors_query_prefix, train_tevatron
-
     if backend == "tevatron":
         losses = train_tevatron(model_dir, train_file, out, max_steps=max_steps, recipe=recipe,
                                 query_instruction=query_instruction, query_prefix=query_prefix,
