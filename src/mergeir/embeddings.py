@@ -23,7 +23,7 @@ class Embeddings:
     meta: dict
 
 
-def _write_ids(path: Path, ids: Sequence[str]) -> None:
+def write_ids(path: Path, ids: Sequence[str]) -> None:
     for i in ids:
         if not i or "\n" in i or "\r" in i:
             raise MergeirError(f"{path.name}: id {i!r} cannot be written one per line")
@@ -47,12 +47,12 @@ def write_embeddings(out: str | Path, emb: Embeddings, atomic: bool = True) -> P
         if arr.shape[0] != len(ids):
             raise MergeirError(f"{name}: {arr.shape[0]} embeddings but {len(ids)} ids")
         np.save(out / f"{name}.npy", np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
-        _write_ids(out / f"{name}.ids", ids)
+        write_ids(out / f"{name}.ids", ids)
     write_json(out / "meta.json", {**emb.meta, "n_queries": len(emb.query_ids), "n_corpus": len(emb.corpus_ids)})
     return out
 
 
-def _read_ids(path: Path) -> list[str]:
+def read_ids(path: Path) -> list[str]:
     if not path.is_file():
         raise MergeirError(f"embeddings file not found: {path}")
     ids = read_text(path).splitlines()
@@ -85,7 +85,7 @@ def read_embeddings(folder: str | Path) -> Embeddings:
         raise MergeirError(f"embeddings folder not found: {folder}")
     meta = read_json(folder / "meta.json", "embeddings meta")
     q, d = _read_npy(folder / "queries.npy"), _read_npy(folder / "corpus.npy")
-    qids, dids = _read_ids(folder / "queries.ids"), _read_ids(folder / "corpus.ids")
+    qids, dids = read_ids(folder / "queries.ids"), read_ids(folder / "corpus.ids")
     for name, arr, ids in (("queries", q, qids), ("corpus", d, dids)):
         if arr.shape[0] != len(ids):
             raise MergeirError(f"{folder}: {name}.npy has {arr.shape[0]} rows but {name}.ids has {len(ids)} ids")

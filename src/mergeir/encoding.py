@@ -19,10 +19,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from .batching import Halving, Rows
-from .embeddings import ENCODE_STAGE, Embeddings, _read_ids, _write_ids, read_embeddings, write_embeddings
+from .embeddings import ENCODE_STAGE, Embeddings, read_ids, write_ids, read_embeddings, write_embeddings
 from .identity import describe_model
 from .loading import (
-    DEFAULT_MAX_LENGTH, _backbone, _model_device, check_max_length, check_model_dirs, load_encoder, load_tokenizer,
+    DEFAULT_MAX_LENGTH, backbone, model_device, check_max_length, check_model_dirs, load_encoder, load_tokenizer,
     merge_adapter, resolve_device,
 )
 from .provenance import tool_versions
@@ -38,7 +38,7 @@ __all__ = [
     "merge_adapter", "pad_token_id", "pool", "pooled", "prepare_split", "prepare_texts", "read_embeddings",
     "resolve_device", "split_embeddings", "split_ids", "token_ids", "tokenize", "write_embeddings",
     # private helpers that shards.py, layercache.py and benchmarks/ import from here
-    "_backbone", "_model_device", "_pad", "_read_ids", "_write_ids",
+    "backbone", "model_device", "_pad", "read_ids", "write_ids",
 ]
 
 
@@ -81,8 +81,8 @@ def batch_forward(model, pooling: str, device=None):
     """`fn(rows) -> embeddings` for one batch (mergeir.batching.Rows): the encoder's forward and pooling."""
     import torch
 
-    device = torch.device(device) if device is not None else _model_device(model)
-    body = _backbone(model)
+    device = torch.device(device) if device is not None else model_device(model)
+    body = backbone(model)
 
     def forward(rows):
         ids = rows.ids.to(device, non_blocking=True)
@@ -99,7 +99,7 @@ def encode_prepared(model, prepared: Prepared, device=None, progress: bool | str
     import torch
     from tqdm.auto import tqdm
 
-    body = _backbone(model)
+    body = backbone(model)
     dim = int(getattr(body.config, "hidden_size", 0) or 0)
     out = np.empty((prepared.n, dim), dtype=np.float32) if prepared.n == 0 else None
     run = Halving(forward or batch_forward(model, prepared.pooling, device))
@@ -187,7 +187,7 @@ def split_embeddings(model, prepared: PreparedSplit, q: np.ndarray, d: np.ndarra
                      extra_meta: dict | None = None) -> Embeddings:
     """The Embeddings of a prepared split from its query and document vectors, with the artifact's meta."""
     coll = prepared.collection
-    dtype = str(next(_backbone(model).parameters()).dtype).replace("torch.", "")
+    dtype = str(next(backbone(model).parameters()).dtype).replace("torch.", "")
     meta = {
         "model": None, "model_revision": None, "adapter": None,
         **(extra_meta or {}),

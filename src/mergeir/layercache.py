@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from .batching import Halving, Rows
 from .encoding import pooled
-from .loading import _backbone, _model_device
+from .loading import backbone, model_device
 from .memory import hidden_bytes
 
 # family -> (layer list, final norm applied after the last layer, embedding module that still runs on inputs_embeds)
@@ -32,7 +32,7 @@ PARTS = {"mistral": ("layers", "norm", None), "bert": ("encoder.layer", None, "e
 
 def supported(model, split_layer: int) -> bool:
     """Whether the cache applies: a known family and a non-empty lower part (K = 0 has nothing to cache)."""
-    return getattr(_backbone(model).config, "model_type", None) in PARTS and split_layer > 0
+    return getattr(backbone(model).config, "model_type", None) in PARTS and split_layer > 0
 
 
 def _resolve(root, dotted: str):
@@ -92,8 +92,8 @@ def encode_uppers(model, sweep, prepared, alpha_lower: float, uppers: Sequence[f
     import torch
     from tqdm.auto import tqdm
 
-    body = _backbone(model)
-    device = _model_device(model)
+    body = backbone(model)
+    device = model_device(model)
     k, n = sweep.split_layer, sweep.source.num_layers
     pooling = prepared.queries.pooling
     sides = {"queries": prepared.queries, "corpus": prepared.corpus}

@@ -15,7 +15,7 @@ from .weights import read_safetensors_header, weight_files
 DEFAULT_MAX_LENGTH = 4096  # the authors' evaluation setting for e5-mistral
 
 
-def _model_device(model):
+def model_device(model):
     try:
         return next(model.parameters()).device
     except StopIteration:  # pragma: no cover - a model without parameters
@@ -24,7 +24,7 @@ def _model_device(model):
         return torch.device("cpu")
 
 
-def _backbone(model):
+def backbone(model):
     """The transformer body whose last_hidden_state we pool: a *ForCausalLM gives its base model."""
     from transformers import PreTrainedModel
 
@@ -51,7 +51,7 @@ def resolve_device(device: str | None):
 def check_max_length(model, max_length: int | None) -> int:
     """The max length to use: `max_length` if the model's positions allow it, else an error; None =
     min(DEFAULT_MAX_LENGTH, the model's max_position_embeddings)."""
-    limit = getattr(_backbone(model).config, "max_position_embeddings", None)
+    limit = getattr(backbone(model).config, "max_position_embeddings", None)
     if max_length is None:
         return DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, int(limit))
     if limit is not None and max_length > limit:  # BERT-style absolute positions would fail mid-run

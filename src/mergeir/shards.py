@@ -21,8 +21,12 @@ from typing import Sequence
 
 import numpy as np
 
+from .embeddings import ENCODE_STAGE, Embeddings, read_ids, write_embeddings, write_ids
+from .encoding import encode_prepared, split_embeddings
 from .errors import MergeirError
 from .io import atomic_dir, read_json, write_json
+from .loading import backbone
+from .sweep import SWEEP_STAGE
 
 SIDES = ("queries", "corpus")
 
@@ -46,9 +50,8 @@ def plan_sha256(prepared, shards: int) -> str:
 def encode_shard(model, prepared, shard: int, shards: int, *, progress: bool = False,
                  extra_meta: dict | None = None) -> tuple[dict, dict]:
     """({side: (rows, vectors)}, meta) of shard `shard` of `shards` of a prepared split (encoding.PreparedSplit)."""
-    from .encoding import _backbone, encode_prepared, split_embeddings
 
-    dim = int(_backbone(model).config.hidden_size)
+    dim = int(backbone(model).config.hidden_size)
     first = 0  # batch numbers run over the queries' batches, then the corpus'
     out, full = {}, {}
     for side in SIDES:
@@ -65,14 +68,13 @@ def encode_shard(model, prepared, shard: int, shards: int, *, progress: bool = F
 
 
 def write_shard(folder: Path, prepared, parts: dict, meta: dict) -> None:
-    from .encoding import _write_ids
 
     ids = {"queries": prepared.query_ids, "corpus": prepared.corpus_ids}
     for side in SIDES:
         rows, vectors = parts[side]
         np.save(folder / f"{side}.npy", vectors, allow_pickle=False)
         np.save(folder / f"{side}.rows.npy", rows, allow_pickle=False)
-        _write_ids(folder / f"{side}.ids", ids[side])
+        write_ids(folder / f"{side}.ids", ids[side])
     write_json(folder / "meta.json", {**meta, "n_queries": len(prepared.query_ids),
                                       "n_corpus": len(prepared.corpus_ids)})
 
@@ -89,7 +91,6 @@ def _load(path: Path, what: str, dtype) -> np.ndarray:
 
 def gather_embeddings(shard_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, force: bool = False) -> dict:
     """Write the embeddings artifact of all the shards of one run (byte-identical to the unsharded run's)."""
-    from .encoding import ENCODE_STAGE, Embeddings, _read_ids, write_embeddings
 
     dirs = [Path(d) for d in shard_dirs]
     if not dirs:
@@ -112,9 +113,9 @@ def gather_embeddings(shard_dirs: Sequence[str | os.PathLike], out: str | os.Pat
             raise MergeirError(f"{d} is a shard of another run than {dirs[0]} (its meta.json or batch plan differ)")
     arrays, ids = {}, {}
     for side in SIDES:
-        ids[side] = _read_ids(dirs[0] / f"{side}.ids")
+        ids[side] = read_ids(dirs[0] / f"{side}.ids")
         for d in dirs[1:]:
-            if _read_ids(d / f"{side}.ids") != ids[side]:
+            if read_ids(d / f"{side}.ids") != ids[side]:
                 raise MergeirError(f"{d}: {side}.ids differ from {dirs[0]}")
         n, full, filled = len(ids[side]), None, np.zeros(len(ids[side]), dtype=bool)
         for d in dirs:
@@ -141,7 +142,6 @@ def gather_embeddings(shard_dirs: Sequence[str | os.PathLike], out: str | os.Pat
 def gather_grid(part_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, force: bool = False) -> dict:
     """Write the grid artifact of a sweep run as partial grids (`bin/sweep.py --alpha-lower A`): the points of
     every part and the grid.json the whole sweep would have written."""
-    from .sweep import SWEEP_STAGE
 
     dirs = [Path(d) for d in part_dirs]
     if not dirs:
