@@ -37,6 +37,19 @@ def build_tiny_retriever(out: Path, seed: int = 0) -> Path:
     return out
 
 
+def tiny_training_set(root: Path, negatives: int = 6, max_length: int = 64) -> dict:
+    """A tiny random retriever in root/model and its training set mined over tiny-beir's train split (the CLI)."""
+    from helpers_cli import run_bin
+
+    with one_thread():
+        model = build_tiny_retriever(root / "model")
+    train = root / "train.jsonl"
+    run_bin("prepare_training.py", "mine", "--collection", TINY_BEIR, "--model", model, "--out", train,
+            "--negatives", negatives, "--max-length", max_length, "--no-progress", check=True,
+            env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    return {"root": root, "model": model, "train": train}
+
+
 def embed_one(model, tokenizer, text: str, pooling: str = "last"):
     """One text alone, no padding: BOS + words + EOS, the last position's state (or the mean), L2-normalised."""
     import torch

@@ -29,6 +29,7 @@ for p in ("PREPARE_COLLECTION", "PREPARE_TRAINING", "SWEEP", "SWEEP_PART", "GATH
     FIELDS[p] |= {"collection"}
 for p in ("SAMPLE_FULL", "MAKE_TRIALS", "LORA_TRAIN", "SELECT_ALPHA"):
     FIELDS[p] |= {"collection", "train_file"}
+FIELDS["LORA_TRAIN"] |= {"recipe"}  # the recipe the task writes to recipe.json (templates/lora_train.sh)
 
 
 @pytest.fixture(scope="module")

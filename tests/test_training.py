@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers_cli import assert_one_error, run_bin
-from helpers_training import TINY_BEIR, build_tiny_retriever, embed_one, infonce_reference, one_thread
+from helpers_training import TINY_BEIR, build_tiny_retriever, embed_one, infonce_reference, one_thread, tiny_training_set
 
 from mergeir.errors import MergeirError
 from mergeir.training.data import Passage, TrainingExample, read_sidecar, read_training_set, write_training_set
@@ -28,13 +28,7 @@ TOY = dict(group_size=4, per_device_batch=4, grad_accum=1, lr=2e-3, query_max_le
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny random retriever and its mined training set over tiny-beir's train split (via the CLI)."""
-    root = tmp_path_factory.mktemp("train")
-    with one_thread():
-        model = build_tiny_retriever(root / "model")
-    train = root / "train.jsonl"
-    run_bin("prepare_training.py", "mine", "--collection", TINY_BEIR, "--model", model, "--out", train,
-            "--negatives", 6, "--max-length", 64, "--no-progress", check=True, env=ENV)
-    return {"root": root, "model": model, "train": train}
+    return tiny_training_set(tmp_path_factory.mktemp("train"))
 
 
 def _example(qid="q1", n_pos=1, n_neg=0):

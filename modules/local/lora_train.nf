@@ -1,5 +1,6 @@
 // The LoRA baseline: Tevatron's contrastive recipe on the source retriever, stopped at the paper's max_steps.
-// Command: templates/lora_train.sh; one task per row of PLAN's tasks/LORA_TRAIN.json.
+// Command: templates/lora_train.sh, which writes the row's recipe (PLAN's, from the experiment's `lora:`) to
+// recipe.json for `--recipe`; one task per row of PLAN's tasks/LORA_TRAIN.json.
 process LORA_TRAIN {
     tag "${row.id}"
     label 'process_gpu'

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import signal
 import sys
 from enum import Enum
-from typing import NoReturn
+from typing import NoReturn, Optional
 
 import typer
 
@@ -16,6 +18,7 @@ except ImportError:  # pragma: no cover
 
 from .dtypes import DTYPES
 from .errors import MergeirError, OutOfMemory
+from .training.recipe import RECIPE_FIELDS, field_type, option_flag
 
 EXIT_BAD_INPUT = 2
 EXIT_OOM = 75  # EX_TEMPFAIL: the pipeline's retry strategy halves the batch size on this code
@@ -58,6 +61,50 @@ def attempt_option():
 def batch_for_attempt(batch_size: int, attempt: int) -> int:
     """The batch size of try `attempt`: halved per earlier try, at least 1."""
     return max(1, batch_size >> (attempt - 1))
+
+
+def recipe_options(command):
+    """Decorator: one option per field of mergeir.training.recipe.Recipe (its flag, help and default), so the
+    recipe's command line is derived from its dataclass. The command gets `recipe_changes`: {field: value} of
+    the options given (tuples from comma-separated text); the rest it leaves to its base recipe."""
+    def option(name: str) -> inspect.Parameter:
+        kind, element = field_type(name)
+        default = RECIPE_FIELDS[name].default
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        help_ = RECIPE_FIELDS[name].metadata["help"]
+        if default is not None and "[default:" not in help_:
+            help_ += f" [default: {shown}]"
+        flag = option_flag(name)
+        decls = (f"{flag}/--no-{flag[2:]}",) if kind is bool else (flag,)
+        choices = RECIPE_FIELDS[name].metadata["choices"]
+        metavar = f"<{'|'.join(choices)}>" if choices else None
+        annotation = Optional[str if kind is tuple else kind]
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=typer.Option(
+            None, *decls, help=help_, show_default=False, metavar=metavar))
+
+    def parse(name: str, value):
+        kind, element = field_type(name)
+        if kind is not tuple:
+            return value
+        items = [t.strip() for t in value.split(",") if t.strip()]
+        try:
+            return tuple(element(t) for t in items)
+        except ValueError:
+            raise MergeirError(f"{option_flag(name)}: {value!r} is not a comma-separated list of numbers") from None
+
+    signature = inspect.signature(command)
+    own = [p for p in signature.parameters.values() if p.name != "recipe_changes"]
+    added = [option(name) for name in RECIPE_FIELDS]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        given = {n: kwargs.pop(n) for n in RECIPE_FIELDS}
+        changes = {n: parse(n, v) for n, v in given.items() if v is not None}
+        return command(**kwargs, recipe_changes=changes)
+
+    wrapper.__signature__ = signature.replace(parameters=own + added)
+    wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
+    return wrapper
 
 
 class Interrupted(BaseException):

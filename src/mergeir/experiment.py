@@ -18,6 +18,7 @@ from typing import Any
 from .alphas import alpha_code  # noqa: F401 (re-exported)
 from .dtypes import DTYPES
 from .errors import MergeirError
+from .training.recipe import Recipe
 
 FORMAT = 1
 SETTINGS = ("full", "limited")
@@ -85,7 +86,7 @@ class Experiment:
     merge: dict[str, Any]
     encoding: dict[str, Any]
     evaluation: dict[str, Any]
-    lora: dict[str, Any]
+    lora: LoraSpec
     tiny: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -216,47 +217,30 @@ def _read_trials(r: _Reader, key: str, node: dict, settings: dict, where: str) -
     return tuple(out)
 
 
-LORA_KEYS = {  # key -> kind; the keys are bin/lora_train.py's options with dashes
-    "lora_r": "int", "lora_alpha": "int", "lora_dropout": "fraction", "target_modules": "list",
-    "temperature": "positive", "group_size": "int", "per_device_batch": "int", "grad_accum": "int",
-    "lr": "positive", "warmup_ratio": "fraction", "warmup_type": ("log", "linear"),
-    "query_max_length": "int", "passage_max_length": "int", "precision": ("auto", "fp32", "fp16", "bf16"),
-    "gradient_checkpointing": "bool", "seed": "int0", "deepspeed": "path", "negatives": "int",
-}
+@dataclass(frozen=True)
+class LoraSpec:
+    """The experiment's `lora:` section: the recipe (mergeir.training.recipe.Recipe fields; those left out keep
+    the paper's values), the DeepSpeed config file and how many hard negatives to mine per training query."""
+
+    recipe: Recipe
+    deepspeed: str | None  # a file relative to the experiment file, or None
+    negatives: int
 
 
-def _read_lora(r: _Reader, node: dict) -> dict[str, Any]:
+# `pooling` is the encoding section's: a LoRA trained with one pooling and encoded with another is a wrong arm.
+LORA_OWN_KEYS = ("deepspeed", "negatives")
+LORA_NOT_RECIPE = ("pooling",)
+
+
+def _read_lora(r: _Reader, node: dict) -> LoraSpec:
     node = r.mapping(node, "lora")
-    unknown = set(node) - set(LORA_KEYS)
-    if unknown:
-        r.fail("lora", f"unknown keys {sorted(unknown)} (known: {', '.join(LORA_KEYS)})")
-    out: dict[str, Any] = {}
-    for k, kind in LORA_KEYS.items():
-        w = "lora"
-        if kind == "int":
-            out[k] = r.positive_int(node, k, w)
-        elif kind == "int0":
-            out[k] = r.get(node, k, w, int)
-        elif kind == "positive":
-            out[k] = float(r.get(node, k, w, (int, float)))
-            if out[k] <= 0:
-                r.fail(f"lora.{k}", f"must be > 0, got {out[k]}")
-        elif kind == "fraction":
-            out[k] = float(r.get(node, k, w, (int, float)))
-            if not 0 <= out[k] < 1:
-                r.fail(f"lora.{k}", f"must be in [0, 1), got {out[k]}")
-        elif kind == "bool":
-            out[k] = r.get(node, k, w, bool)
-        elif kind == "list":
-            v = r.get(node, k, w, list)
-            if not v or not all(isinstance(x, str) and x for x in v):
-                r.fail(f"lora.{k}", "expected a non-empty list of module names")
-            out[k] = list(v)
-        elif kind == "path":
-            out[k] = r.get(node, k, w, str, required=False)
-        else:
-            out[k] = r.choice(node, k, w, kind)
-    return out
+    for key in LORA_NOT_RECIPE:
+        if key in node:
+            r.fail(f"lora.{key}", f"set encoding.{key}: the LoRA arm is trained as it is encoded")
+    recipe = Recipe.from_mapping(node, lambda key, msg: r.fail(f"lora.{key}" if key else "lora", msg),
+                                 extra=LORA_OWN_KEYS)
+    return LoraSpec(recipe, r.get(node, "deepspeed", "lora", str, required=False),
+                    r.positive_int(node, "negatives", "lora"))
 
 
 def load_experiment(path: str | Path, check_paths: bool = True) -> Experiment:

@@ -11,6 +11,7 @@ to artifacts by id. The one edge decided at run time is the grid-chosen alpha: S
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from decimal import Decimal
@@ -33,7 +34,6 @@ CHOSEN = ("MERGE", "ENCODE", "GATHER_EMBEDDINGS", "EVALUATE")
 LOCAL = "LOCAL"  # not a process: files of the experiment's folder that tasks read ({id, path} rows)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 DEVICES = ("auto", "cpu", "cuda")
-LORA_FLAGS = {"target_modules": "--lora-target-modules"}  # lora recipe keys whose option is not --key-with-dashes
 
 
 def alpha_text(a: float) -> str:
@@ -268,7 +268,7 @@ def plan_tasks(exp: Experiment, dataset: str = "all", settings: str = "full,limi
         # ---- training sets: every labelled query mined once; the full set (all, or a seeded sample); the trials
         mined = f"mined-{c}"
         _row(rows, "PREPARE_TRAINING", mined, {"collection": cid, "model": source},
-             encoding(cs.train_split, dtype=False).add("--negatives", lora["negatives"]), collection=c, library=lib)
+             encoding(cs.train_split, dtype=False).add("--negatives", lora.negatives), collection=c, library=lib)
         full_set, full_file = (mined, "train.jsonl")
         if cs.full_queries:
             full_set, full_file = f"fullset-{c}", "v1.jsonl"
@@ -288,20 +288,18 @@ def plan_tasks(exp: Experiment, dataset: str = "all", settings: str = "full,limi
                        .add("--split-layer", mg["split_layer"]).add("--depth", ev["sweep_depth"])
                        .switch("--restore-source-embeddings", mg["restore_source_embeddings"]),
                        mg["grid"], sweep_shards)
-        ds = local("local-deepspeed", lora["deepspeed"])
+        ds = local("local-deepspeed", lora.deepspeed)
+        # the recipe travels in the row (so -resume keys on it) and the task writes it to recipe.json
+        recipe = json.dumps(lora.recipe.replace(pooling=enc["pooling"]).to_json(), sort_keys=True)
         for t in trials:
             train, train_file = (full_set, full_file) if t.setting == "full" else (f"trials-{c}", f"{t.trial}.jsonl")
             key = f"{c}-{t.setting}-{t.trial}"
-            lopts = (Options().add("--max-steps", t.max_steps).add("--pooling", enc["pooling"])
-                     .add("--query-instruction", cs.query_instruction))
-            for k, v in lora.items():  # the experiment's lora: keys are lora_train.py's options
-                if k in ("deepspeed", "negatives"):  # a staged file (below); the miner's k (PREPARE_TRAINING)
-                    continue
-                flag = LORA_FLAGS.get(k, "--" + k.replace("_", "-"))
-                lopts.switch(flag, v) if isinstance(v, bool) else lopts.add(flag, v)
-            lopts.add("--deepspeed", "deepspeed.json" if ds else None).add("--device", device).flag("--no-progress", True)
+            lopts = (Options().add("--recipe", "recipe.json").add("--max-steps", t.max_steps)
+                     .add("--query-instruction", cs.query_instruction)
+                     .add("--deepspeed", "deepspeed.json" if ds else None).add("--device", device)
+                     .flag("--no-progress", True))
             _row(rows, "LORA_TRAIN", f"lora-{key}", {"model": source, "train": train, "deepspeed_config": ds}, lopts,
-                 train_file=train_file, collection=c, library=lib)
+                 train_file=train_file, recipe=recipe, collection=c, library=lib)
             emb = encode_rows(rows, ctx, source, f"lora-{key}", f"emb-{c}-lora-{t.setting}-{t.trial}")
             evaluate_row(rows, ctx, emb, f"eval-{c}-lora-{t.setting}-{t.trial}",
                          {"arm": "lora", "setting": t.setting, "trial": t.trial})

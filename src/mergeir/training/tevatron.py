@@ -16,13 +16,16 @@ import sys
 from pathlib import Path
 
 from ..errors import MergeirError
+from ..identity import base_identity
 from ..io import read_json, sha256_file, write_json
 from ..provenance import tool_versions
+from .adapter import adapter_output
 from .data import check_not_eval_split, read_sidecar, read_training_set
 from .recipe import DEFAULT_DEEPSPEED, MISTRAL_TARGETS, Recipe
 
-# Tevatron's ModelArguments / HF TrainingArguments defaults: flags equal to these are left out.
-_TEVATRON_DEFAULTS = {"lora_r": 16, "lora_alpha": 64, "lora_dropout": 0.1, "seed": 42}
+# The recipe fields the authors left at Tevatron's ModelArguments / HF TrainingArguments defaults, which are the
+# Recipe's defaults: the flag is only passed when a recipe changes the value.
+_LEFT_AT_TEVATRON_DEFAULT = ("lora_r", "lora_alpha", "lora_dropout", "seed")
 _POOLING = {"last": "eos", "mean": "mean", "cls": "cls"}
 
 
@@ -105,9 +108,9 @@ def tevatron_command(
         "--warmup_ratio", _num(recipe.warmup_ratio),
         "--gradient_accumulation_steps", str(recipe.grad_accum),
     ]
-    for key in ("lora_r", "lora_alpha", "lora_dropout", "seed"):
+    for key in _LEFT_AT_TEVATRON_DEFAULT:
         value = getattr(recipe, key)
-        if value != _TEVATRON_DEFAULTS[key]:
+        if value != getattr(Recipe(), key):
             argv += [f"--{key}", _num(value)]
     return argv
 
@@ -186,8 +189,6 @@ def train_tevatron(
     ds = Path(deepspeed_config) if deepspeed_config is not None else DEFAULT_DEEPSPEED
     read_json(ds, "--deepspeed config")
     fp16, bf16 = _precision_flags(recipe)
-    from .trainer import adapter_output, base_identity
-
     with adapter_output(out, model_dir, train_file, ds, force) as tmp:
         argv = tevatron_command(
             model=str(model_dir), train_file=str(train_file), out=str(tmp), max_steps=max_steps,
