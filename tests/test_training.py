@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers_cli import assert_one_error, run_bin
-from helpers_training import TINY_BEIR, build_tiny_retriever, embed_one, infonce_reference, one_thread, tiny_training_set
+from helpers_training import TINY_BEIR, embed_one, infonce_reference, one_thread, tiny_training_set
 
 from mergeir.errors import MergeirError
 from mergeir.training.data import Passage, TrainingExample, read_sidecar, read_training_set, write_training_set
