@@ -18,7 +18,7 @@ app = make_app(__doc__)
 
 @app.command()
 def tasks(
-    experiment: Path = typer.Option(..., help="experiment YAML (format of data/paper.yaml)"),
+    experiment_file: Path = typer.Option(..., "--experiment", help="experiment YAML (format of data/paper.yaml)"),
     out: Path = typer.Option(..., help="folder to create: <PROCESS>.json per process, deferred.json, plan.json"),
     dataset: str = typer.Option("all", help="collection keys, comma-separated, or all"),
     settings: str = typer.Option("full,limited", help="full, limited or both (comma-separated)"),
@@ -31,14 +31,14 @@ def tasks(
                                                 "main.nf: a container sees only the experiment file)"),
 ) -> None:
     """Write one JSON task file per process (the rows main.nf and the CPU runner execute)."""
-    exp = load_experiment(experiment, check_paths=check_paths)
+    experiment = load_experiment(experiment_file, check_paths=check_paths)
     params = {"dataset": dataset, "settings": settings, "alpha_selection": alpha_selection,
               "allow_unpinned": allow_unpinned, "device": device, "encode_shards": encode_shards,
               "sweep_shards": sweep_shards}
-    rows, deferred = plan_tasks(exp, **params)
-    write_tasks(out, rows, deferred, exp, params)
+    rows, deferred = plan_tasks(experiment, **params)
+    write_tasks(out, rows, deferred, experiment, params)
     counts = ", ".join(f"{len(v)} {k}" for k, v in rows.items() if v)
-    print(f"{exp.name}: {counts}" + (f"; {len(deferred)} merged arms chosen on the grid" if deferred else ""))
+    print(f"{experiment.name}: {counts}" + (f"; {len(deferred)} merged arms chosen on the grid" if deferred else ""))
 
 
 @app.command()

@@ -250,10 +250,10 @@ def _experiment(tmp_path, repo_root, old, new):
     ("tests/fixtures/tiny-beir", "tests/fixtures/no-such-collection", "collections.tiny.path"),
 ])
 def test_plan_refuses_unknown_download_and_missing_path(tmp_path, repo_root, old, new, fragment):
-    exp = _experiment(tmp_path, repo_root, old, new)
+    experiment_file = _experiment(tmp_path, repo_root, old, new)
     snap = Snapshot(tmp_path)
-    assert_refused(cli("plan.py", "tasks", "--experiment", exp, "--out", tmp_path / "plan"), str(exp), fragment,
-                   snapshot=snap)
+    assert_refused(cli("plan.py", "tasks", "--experiment", experiment_file, "--out", tmp_path / "plan"),
+                   str(experiment_file), fragment, snapshot=snap)
 
 
 @pytest.mark.parametrize("args,fragment", [

@@ -8,7 +8,8 @@ import yaml
 
 from helpers_cli import assert_one_error, run_bin
 from mergeir.errors import MergeirError
-from mergeir.experiment import alpha_code, load_experiment, published_alpha
+from mergeir.alphas import alpha_code
+from mergeir.experiment import EncodingSpec, load_experiment, published_alpha
 from mergeir.pipeline.tasks import plan_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +48,8 @@ def test_paper_structure(paper):
     assert set(paper.collections) == {"nfcorpus", "scifact", "miracl", "jqara"}
     assert {c.domain_model for k, c in paper.collections.items() if k in ("nfcorpus", "scifact")} == {"biomistral"}
     assert {c.domain_model for k, c in paper.collections.items() if k in ("miracl", "jqara")} == {"japanese-stablelm"}
-    assert paper.merge["split_layer"] == 16 and paper.merge["grid"] == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert paper.encoding == {"pooling": "last", "max_length": 4096, "dtype": "float32", "batch_size": 8}
+    assert paper.merge.split_layer == 16 and paper.merge.grid == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert paper.encoding == EncodingSpec(pooling="last", max_length=4096, dtype="float32", batch_size=8)
     for c in paper.collections.values():
         assert [(t.setting, t.trial) for t in c.trials] == [("full", "full")] + [("limited", f"v{i}") for i in range(1, 11)]
         for t in c.trials:  # limited max_steps are 4 x epochs, the authors' early stop
@@ -156,7 +157,7 @@ def test_test_yaml_same_shape_as_paper(paper):
     coll = test.collections["tiny"]
     assert (test.resolve(coll.path) / "corpus.jsonl").is_file()
     assert [(t.setting, t.trial) for t in coll.trials] == [("full", "full"), ("limited", "v1"), ("limited", "v2")]
-    assert test.merge["split_layer"] < test.tiny["layers"]
+    assert test.merge.split_layer < test.tiny.layers
     rows, _ = plan_tasks(test, library="x")
     (tiny,) = rows["MAKE_TINY"]
     assert set(tiny["produces"]) == {"model-tiny-source", "model-tiny-domain"} and not rows["DOWNLOAD_MODEL"]

@@ -382,8 +382,6 @@ def test_large_models_verify_a_stated_sample(models, tmp_path):
 
 def test_verification_catches_a_wrong_tensor(models, tmp_path):
     """write_merged re-derives every tensor: a mergekit output off by one tensor is refused."""
-    import shutil
-
     from safetensors.torch import save_file
 
     good = tmp_path / "good"

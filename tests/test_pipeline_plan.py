@@ -85,7 +85,7 @@ def test_sharded_plan_scatters_and_gathers_to_the_unsharded_ids(paper):
     (grid,) = base["SWEEP"]
     assert not rows["SWEEP"] and [g["id"] for g in rows["GATHER_GRID"]] == [grid["id"]]
     lowers = [re.findall(r"--alpha-lower (\S+)", r["options"]) for r in rows["SWEEP_PART"]]
-    assert [a for part in lowers for a in part] == [alpha_text(a) for a in paper.merge["grid"]]
+    assert [a for part in lowers for a in part] == [alpha_text(a) for a in paper.merge.grid]
     assert [len(part) for part in lowers] == [3, 2]  # 5 values in 2 contiguous groups
     for r in rows["SWEEP_PART"]:
         assert r["inputs"] == grid["inputs"] and r["options"].startswith(grid["options"] + " --alpha-lower")

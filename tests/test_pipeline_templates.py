@@ -72,8 +72,8 @@ def paper_rows():
     out: dict[str, dict] = {p: {} for p in PROCESSES}
     for name, settings, selection, shards in itertools.product(("paper", "test"), ("full", "limited"),
                                                                ("paper", "grid"), (1, 2)):
-        exp = load_experiment(ROOT / "data" / f"{name}.yaml")  # test.yaml: the tiny built models
-        rows, deferred = plan_tasks(exp, settings=settings, alpha_selection=selection, allow_unpinned="true",
+        experiment = load_experiment(ROOT / "data" / f"{name}.yaml")  # test.yaml: the tiny built models
+        rows, deferred = plan_tasks(experiment, settings=settings, alpha_selection=selection, allow_unpinned="true",
                                     device="cuda", encode_shards=shards, sweep_shards=shards, library="x")
         for ctx in deferred.values():
             for a in ((0.0, 1.0), (0.75, 0.25)):

@@ -16,7 +16,7 @@ import typer  # noqa: E402
 from mergeir.cli import make_app, run  # noqa: E402
 from mergeir.errors import MergeirError  # noqa: E402
 from mergeir.io import atomic_write_text, read_json  # noqa: E402
-from mergeir.report import _figure  # noqa: E402
+from mergeir.report import save_figure  # noqa: E402
 
 app = make_app(__doc__)
 
@@ -49,7 +49,7 @@ def main(
                      "held-out documents", fontsize=9)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    _figure(draw, out, (6.4, 4.0))
+    save_figure(draw, out, (6.4, 4.0))
     rows = ["| step | when | held-out perplexity |", "|---:|---|---:|"]
     rows += [f"| {r['step']} | {r['phase']} | {r['perplexity']:.2f} |" for r in ppl]
     atomic_write_text(out.with_suffix(".md"), "\n".join(rows) + "\n")

@@ -81,8 +81,8 @@ class _Verifier:
 
     def compare(self, ckey: str, merged, alpha: float, s, d, b=None) -> None:
         """`merged` is α·s + (1-α)·d (task arithmetic: around the base `b`) within the rounding bound."""
-        exp, tol = _expected_tol(s, d, alpha, merged.dtype, b)
-        err = (merged.double() - exp).abs()
+        expected, tol = _expected_tol(s, d, alpha, merged.dtype, b)
+        err = (merged.double() - expected).abs()
         bad = err > tol
         if bad.any():
             raise MergeirError(
@@ -122,15 +122,15 @@ def _expected_tol(s, d, alpha: float, dtype, b=None):
 
     s64, d64 = s.double(), d.double()
     if b is None:
-        exp = alpha * s64 + (1.0 - alpha) * d64
+        expected = alpha * s64 + (1.0 - alpha) * d64
         mag = alpha * s64.abs() + (1.0 - alpha) * d64.abs()
     else:
         b64 = b.double()
-        exp = b64 + alpha * (s64 - b64) + (1.0 - alpha) * (d64 - b64)
+        expected = b64 + alpha * (s64 - b64) + (1.0 - alpha) * (d64 - b64)
         mag = 2 * (b64.abs() + alpha * (s64 - b64).abs() + (1.0 - alpha) * (d64 - b64).abs())
     eps = torch.finfo(dtype).eps
     tiny = torch.finfo(dtype).tiny * eps  # spacing of the dtype's subnormals
-    return exp, 2 * eps * mag + tiny
+    return expected, 2 * eps * mag + tiny
 
 
 def _shard_plan(source: Checkpoint, plan: list[tuple[str, str]], mergeable: dict, dtype: str):

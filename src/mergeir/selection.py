@@ -23,26 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MergeirError
+from .experiment import Experiment, load_experiment, published_alpha
 from .io import Stage, iter_jsonl, read_json, sha256_file
+from .splits import evaluation_splits
 
 TIE_EPS = 1e-12
 TIE_RULE = (
     "highest mean per-query nDCG@10 over the chosen queries; scores within 1e-12 of the best tie, and ties go "
     "to the larger source weight: larger alpha_lower + alpha_upper, then larger alpha_upper, then larger alpha_lower"
 )
-# Evaluation splits of the paper's collections (docs/paper.md, "Collections"), used when a grid does not record its eval_split.
-KNOWN_EVAL_SPLITS = {"nfcorpus": "test", "scifact": "test", "miracl-ja": "dev", "miracl": "dev", "jqara": "test"}
 PRIMARY_METRICS = ("jqara_ndcg@10", "ndcg_cut_10")  # the first one every query has is the table metric
 # alpha.json is its own marker: select-alpha replaces only an alpha.json it wrote
 SELECT_STAGE = Stage("select-alpha", "{name}", legacy=("alpha_lower", "alpha_upper", "selection", "tie_rule"))
-
-
-def evaluation_splits(collection: str | None, *recorded: str | None) -> set[str]:
-    """The splits nothing may be trained or tuned on: `test`, the recorded eval_split(s), and the known
-    evaluation split of a paper collection."""
-    out = {"test"} | {str(s) for s in recorded if s}
-    known = KNOWN_EVAL_SPLITS.get(str(collection or "").lower())
-    return out | ({known} if known else set())
 
 
 # ---------------------------------------------------------------- metrics files
@@ -319,29 +311,28 @@ def parse_setting(setting: str, trial) -> tuple[str, int | None]:
     return "limited", int(t)
 
 
-def _experiment_collection(exp, name: str) -> str:
+def _experiment_collection(experiment: Experiment, name: str) -> str:
     """An experiment's collection key from its key or its download name (scifact, miracl-ja, beir:...)."""
-    if name in exp.collections:
+    if name in experiment.collections:
         return name
-    hits = [k for k, c in exp.collections.items() if c.download == name]
+    hits = [k for k, c in experiment.collections.items() if c.download == name]
     if len(hits) == 1:
         return hits[0]
-    raise MergeirError(f"--collection {name!r}: not in {exp.path} (known: {', '.join(exp.collections)})")
+    known = ", ".join(experiment.collections)
+    raise MergeirError(f"--collection {name!r}: not in {experiment.path} (known: {known})")
 
 
 def select_from_paper(experiment_file, collection: str, setting: str, trial=None) -> dict:
     """alpha.json content for `paper` selection: the authors' published grid-search choice from the
     experiment YAML (data/paper.yaml), read with mergeir.experiment."""
-    from .experiment import load_experiment, published_alpha
-
     experiment_file = Path(experiment_file)
     if not experiment_file.is_file():
         raise MergeirError(f"--experiment {experiment_file}: file not found")
-    exp = load_experiment(experiment_file)
-    key = _experiment_collection(exp, collection)
+    experiment = load_experiment(experiment_file)
+    key = _experiment_collection(experiment, collection)
     setting, t = parse_setting(setting, trial)
     name = "full" if setting == "full" else f"v{t}"
-    al, au = published_alpha(exp, key, setting, name)
+    al, au = published_alpha(experiment, key, setting, name)
     return {
         "alpha_lower": float(al),
         "alpha_upper": float(au),

@@ -35,7 +35,7 @@ from .memory import sweep_estimate
 from .models import check_compatible, open_checkpoint
 from .provenance import tool_versions
 from .retrieval import search_collection
-from .selection import evaluation_splits
+from .splits import evaluation_splits
 
 SWEEP_STAGE = Stage("sweep", "grid.json", legacy=("points", "grid", "split"))  # grid.json names the stage
 

@@ -179,13 +179,14 @@ def evaluate_row(rows: dict, ctx: dict, embeddings: str, eval_id: str, tags: dic
 # ---------------------------------------------------------------- the whole plan
 
 
-def plan_tasks(exp: Experiment, dataset: str = "all", settings: str = "full,limited", alpha_selection: str = "paper",
-               allow_unpinned: Any = False, device: str = "auto", encode_shards: Any = 1, sweep_shards: Any = 1,
+def plan_tasks(experiment: Experiment, dataset: str = "all", settings: str = "full,limited",
+               alpha_selection: str = "paper", allow_unpinned: Any = False, device: str = "auto",
+               encode_shards: Any = 1, sweep_shards: Any = 1,
                library: str | None = None) -> tuple[dict[str, list[dict]], dict[str, dict]]:
     """(rows per process, the deferred merged-arm contexts of the grid-chosen alphas keyed by SELECT_ALPHA id)."""
-    colls = parse_selection(dataset, list(exp.collections) + ["all"], "--dataset")
-    colls = list(exp.collections) if "all" in colls else colls
-    sets = parse_selection(settings, [s for s in SETTINGS if s in exp.settings], "--settings")
+    colls = parse_selection(dataset, list(experiment.collections) + ["all"], "--dataset")
+    colls = list(experiment.collections) if "all" in colls else colls
+    sets = parse_selection(settings, [s for s in SETTINGS if s in experiment.settings], "--settings")
     if alpha_selection not in ALPHA_SELECTIONS:
         raise MergeirError(f"--alpha_selection: {alpha_selection!r} is not one of {', '.join(ALPHA_SELECTIONS)}")
     if device not in DEVICES:
@@ -194,13 +195,13 @@ def plan_tasks(exp: Experiment, dataset: str = "all", settings: str = "full,limi
     encode_shards = parse_count(encode_shards, "--encode_shards")
     sweep_shards = parse_count(sweep_shards, "--sweep_shards")
     lib = library or library_digest()
-    needed = list(dict.fromkeys([exp.source_model] + [exp.collections[c].domain_model for c in colls]))
-    unpinned = [m for m in needed if not exp.models[m].pinned]
+    needed = list(dict.fromkeys([experiment.source_model] + [experiment.collections[c].domain_model for c in colls]))
+    unpinned = [m for m in needed if not experiment.models[m].pinned]
     if unpinned and not allow_unpinned:
-        names = ", ".join(f"{m} ({exp.models[m].repo_id})" for m in unpinned)
-        raise MergeirError(f"{exp.path}: unpinned model revision for {names}: pin a commit in the experiment file "
-                           f"or pass --allow_unpinned true to the pipeline (--allow-unpinned true to plan.py); such a "
-                           f"run is not reproducible")
+        names = ", ".join(f"{m} ({experiment.models[m].repo_id})" for m in unpinned)
+        raise MergeirError(f"{experiment.path}: unpinned model revision for {names}: pin a commit in the experiment "
+                           f"file or pass --allow_unpinned true to the pipeline (--allow-unpinned true to plan.py); "
+                           f"such a run is not reproducible")
     rows: dict[str, list[dict]] = {p: [] for p in (LOCAL, *PROCESSES)}
     deferred: dict[str, dict] = {}
 
@@ -213,9 +214,9 @@ def plan_tasks(exp: Experiment, dataset: str = "all", settings: str = "full,limi
 
     # ---- models: pinned downloads (or a local copy in the upstream format), or the tiny built pair
     model_id = {m: f"model-{m}" for m in needed}
-    tiny = [m for m in needed if exp.models[m].tiny]
+    tiny = [m for m in needed if experiment.models[m].tiny]
     for m in needed:
-        s = exp.models[m]
+        s = experiment.models[m]
         if s.tiny:
             continue
         opts = Options([s.repo_id]).add("--revision", s.revision or "main")
@@ -223,39 +224,40 @@ def plan_tasks(exp: Experiment, dataset: str = "all", settings: str = "full,limi
         opts.add("--source", "source" if src else None)
         _row(rows, "DOWNLOAD_MODEL", model_id[m], {"source": src}, opts, library=lib)
     if tiny:
-        if exp.tiny["collection"] not in colls:
-            raise MergeirError(f"{exp.path}: tiny.collection {exp.tiny['collection']!r} is not among the selected "
+        built = experiment.tiny
+        if built.collection not in colls:
+            raise MergeirError(f"{experiment.path}: tiny.collection {built.collection!r} is not among the selected "
                                f"--dataset {','.join(colls)}")
-        r = _row(rows, "MAKE_TINY", f"tiny-{exp.tiny['collection']}",
-                 {"collection": f"collection-{exp.tiny['collection']}"},
-                 Options().add("--seed", exp.tiny["seed"]).add("--layers", exp.tiny["layers"]), library=lib)
-        r["produces"] = {model_id[m]: exp.models[m].tiny for m in tiny}
+        r = _row(rows, "MAKE_TINY", f"tiny-{built.collection}", {"collection": f"collection-{built.collection}"},
+                 Options().add("--seed", built.seed).add("--layers", built.layers), library=lib)
+        r["produces"] = {model_id[m]: experiment.models[m].tiny for m in tiny}
 
-    enc, ev, mg, lora = exp.encoding, exp.evaluation, exp.merge, exp.lora
+    enc, ev, mg, lora = experiment.encoding, experiment.evaluation, experiment.merge, experiment.lora
+    full_seed = experiment.settings["full"].seed_base if "full" in experiment.settings else 0
     for c in colls:
-        cs = exp.collections[c]
+        cs = experiment.collections[c]
         cid = f"collection-{c}"
         src = local(f"local-collection-{c}", cs.path)
         name = "beir:source" if cs.download == "beir" else cs.download
         opts = Options([name]).add("--source", "source" if src and cs.download != "beir" else None)
         _row(rows, "PREPARE_COLLECTION", cid, {"source": src}, opts.add("--revision", cs.revision),
              collection=c, library=lib)
-        source, domain = model_id[exp.source_model], model_id[cs.domain_model]
+        source, domain = model_id[experiment.source_model], model_id[cs.domain_model]
 
         def encoding(split: str, dtype: bool = True) -> Options:
-            o = Options().add("--split", split).add("--pooling", enc["pooling"])
-            o.add("--query-instruction", cs.query_instruction).add("--max-length", enc["max_length"])
-            o.add("--batch-size", enc["batch_size"]).add("--dtype", enc["dtype"] if dtype else None)
+            o = Options().add("--split", split).add("--pooling", enc.pooling)
+            o.add("--query-instruction", cs.query_instruction).add("--max-length", enc.max_length)
+            o.add("--batch-size", enc.batch_size).add("--dtype", enc.dtype if dtype else None)
             return o.add("--device", device).flag("--no-progress", True)
 
         ctx = {"collection": c, "collection_id": cid, "source": source, "domain": domain, "library": lib,
                "encode_shards": encode_shards,
                "encode": encoding(cs.eval_split).tokens,
-               "evaluate": Options().add("--split", cs.eval_split).add("--depth", ev["depth"])
+               "evaluate": Options().add("--split", cs.eval_split).add("--depth", ev.depth)
                .flag("--drop-first-qrel", cs.drop_first_qrel).tokens,
-               "merge": Options().add("--method", mg["method"]).add("--dtype", mg["dtype"])
-               .add("--split-layer", mg["split_layer"]).switch("--restore-source-embeddings",
-                                                              mg["restore_source_embeddings"]).tokens}
+               "merge": Options().add("--method", mg.method).add("--dtype", mg.dtype)
+               .add("--split-layer", mg.split_layer).switch("--restore-source-embeddings",
+                                                              mg.restore_source_embeddings).tokens}
         emb = encode_rows(rows, ctx, source, None, f"emb-{c}-source")
         evaluate_row(rows, ctx, emb, f"eval-{c}-source", {"arm": "source"})
 
@@ -263,8 +265,8 @@ def plan_tasks(exp: Experiment, dataset: str = "all", settings: str = "full,limi
         if not trials:
             continue
         if cs.train_split is None:
-            raise MergeirError(f"{exp.path}: collections.{c}.train_split is missing: the full and limited settings "
-                               f"train on labelled queries")
+            raise MergeirError(f"{experiment.path}: collections.{c}.train_split is missing: the full and limited "
+                               f"settings train on labelled queries")
         # ---- training sets: every labelled query mined once; the full set (all, or a seeded sample); the trials
         mined = f"mined-{c}"
         _row(rows, "PREPARE_TRAINING", mined, {"collection": cid, "model": source},
@@ -273,24 +275,23 @@ def plan_tasks(exp: Experiment, dataset: str = "all", settings: str = "full,limi
         if cs.full_queries:
             full_set, full_file = f"fullset-{c}", "v1.jsonl"
             _row(rows, "SAMPLE_FULL", full_set, {"train": mined},
-                 Options().add("--trials", 1).add("--queries", cs.full_queries)
-                 .add("--seed", exp.settings.get("full", {}).get("seed_base", 0)),
+                 Options().add("--trials", 1).add("--queries", cs.full_queries).add("--seed", full_seed),
                  train_file="train.jsonl", collection=c, library=lib)
         limited = [t for t in trials if t.setting == "limited"]
         if limited:
-            st = exp.settings["limited"]
+            st = experiment.settings["limited"]
             _row(rows, "MAKE_TRIALS", f"trials-{c}", {"train": full_set},
-                 Options().add("--trials", max(t.index for t in limited)).add("--queries", st["n_queries"])
-                 .add("--seed", st["seed_base"] + 1), train_file=full_file, collection=c, library=lib)
+                 Options().add("--trials", max(t.index for t in limited)).add("--queries", st.n_queries)
+                 .add("--seed", st.seed_base + 1), train_file=full_file, collection=c, library=lib)
         if alpha_selection == "grid":
             sweep_rows(rows, ctx, f"grid-{c}", {"source": source, "domain": domain, "collection": cid},
-                       encoding(cs.train_split).add("--grid", [alpha_text(a) for a in mg["grid"]])
-                       .add("--split-layer", mg["split_layer"]).add("--depth", ev["sweep_depth"])
-                       .switch("--restore-source-embeddings", mg["restore_source_embeddings"]),
-                       mg["grid"], sweep_shards)
+                       encoding(cs.train_split).add("--grid", [alpha_text(a) for a in mg.grid])
+                       .add("--split-layer", mg.split_layer).add("--depth", ev.sweep_depth)
+                       .switch("--restore-source-embeddings", mg.restore_source_embeddings),
+                       mg.grid, sweep_shards)
         ds = local("local-deepspeed", lora.deepspeed)
         # the recipe travels in the row (so -resume keys on it) and the task writes it to recipe.json
-        recipe = json.dumps(lora.recipe.replace(pooling=enc["pooling"]).to_json(), sort_keys=True)
+        recipe = json.dumps(lora.recipe.replace(pooling=enc.pooling).to_json(), sort_keys=True)
         for t in trials:
             train, train_file = (full_set, full_file) if t.setting == "full" else (f"trials-{c}", f"{t.trial}.jsonl")
             key = f"{c}-{t.setting}-{t.trial}"
@@ -346,7 +347,7 @@ def check_references(rows: dict[str, list[dict]], deferred: dict[str, dict]) -> 
                 raise MergeirError(f"plan: SELECT_ALPHA task {sel} merges {ctx[key]}, which no task produces")
 
 
-def write_tasks(out: str | Path, rows: dict[str, list[dict]], deferred: dict[str, dict], exp: Experiment,
+def write_tasks(out: str | Path, rows: dict[str, list[dict]], deferred: dict[str, dict], experiment: Experiment,
                 params: dict) -> Path:
     """tasks/<PROCESS>.json (a JSON array each, possibly empty), deferred.json and plan.json (what was planned)."""
     with atomic_dir(out) as tmp:
@@ -355,7 +356,8 @@ def write_tasks(out: str | Path, rows: dict[str, list[dict]], deferred: dict[str
         (tmp / "deferred.json").write_text(dumps_json(deferred), encoding="utf-8")
         (tmp / "plan.json").write_text(dumps_json({
             "format": FORMAT,
-            "experiment": {"name": exp.name, "file": exp.path.name, "sha256": sha256_file(exp.path)},
+            "experiment": {"name": experiment.name, "file": experiment.path.name,
+                           "sha256": sha256_file(experiment.path)},
             "parameters": params, "counts": {k: len(v) for k, v in rows.items()},
             "tools": tool_versions(),
         }), encoding="utf-8")
@@ -364,8 +366,6 @@ def write_tasks(out: str | Path, rows: dict[str, list[dict]], deferred: dict[str
 
 def chosen_rows(tasks: str | Path, select_id: str, alpha: dict) -> dict[str, list[dict]]:
     """The merged-arm rows of one SELECT_ALPHA task once its alpha is known (`plan.py chosen`)."""
-    import json
-
     path = Path(tasks) / "deferred.json"
     try:
         deferred = json.loads(path.read_text(encoding="utf-8"))

@@ -21,11 +21,11 @@ Modules: `inputs` (scanning and classifying results), `tables` (A/B/C and their 
 """
 
 from .build import REPORT_STAGE, SIG_LEVEL, build_report
-from .figures import DPI, _figure, heatmap, spread_plot  # noqa: F401 (_figure: examples/scifact_minilm/plot_mlm.py)
+from .figures import DPI, heatmap, save_figure, spread_plot
 from .inputs import ARMS, COLLECTION_ORDER, Inputs, Result, check_same_judgments, load_inputs
 from .render import MISSING_MD, MISSING_TEX, Col, Table, table_csv, table_md, table_tex
 from .tables import build_tables
 
 __all__ = ["ARMS", "COLLECTION_ORDER", "DPI", "MISSING_MD", "MISSING_TEX", "REPORT_STAGE", "SIG_LEVEL", "Col",
            "Inputs", "Result", "Table", "build_report", "build_tables", "check_same_judgments", "heatmap",
-           "load_inputs", "spread_plot", "table_csv", "table_md", "table_tex"]
+           "load_inputs", "save_figure", "spread_plot", "table_csv", "table_md", "table_tex"]

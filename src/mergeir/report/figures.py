@@ -12,7 +12,7 @@ from .inputs import Inputs, collection_sort_key
 DPI = 100
 
 
-def _figure(draw, path: Path, size) -> None:
+def save_figure(draw, path: Path, size) -> None:
     """draw(fig) onto a fresh Agg figure and save it as a PNG without a timestamp (matplotlib loads lazily)."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -59,7 +59,7 @@ def heatmap(grid: Grid, path: Path, selected: tuple[float, float] | None) -> Non
         fig.colorbar(im, ax=ax)
         fig.tight_layout()
 
-    _figure(draw, path, (5.5, 4.5))
+    save_figure(draw, path, (5.5, 4.5))
 
 
 def spread_plot(inp: Inputs, path: Path) -> bool:
@@ -92,5 +92,5 @@ def spread_plot(inp: Inputs, path: Path) -> bool:
             ax.set_ylabel("nDCG@10 per trial (bar: mean)")
         fig.tight_layout()
 
-    _figure(draw, path, (3.0 * len(colls) + 0.5, 3.8))
+    save_figure(draw, path, (3.0 * len(colls) + 0.5, 3.8))
     return True

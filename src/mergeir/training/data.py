@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import MergeirError
 from ..io import atomic_write_text, dumps_json, iter_jsonl, owner_tag, read_json, remove_stale, sha256_file
-from ..selection import evaluation_splits
+from ..splits import evaluation_splits
 
 SIDECAR_SUFFIX = ".json"
 
@@ -115,6 +115,32 @@ def check_not_eval_split(sidecar: dict | None, train_file, allow: bool = False) 
         raise MergeirError(
             f"{train_file}: drawn from split '{sidecar['split']}', the evaluation split of collection '{collection}' "
             "(its sidecar says so); train on labelled training queries, or pass --allow-eval-split")
+
+
+@dataclass(frozen=True)
+class TrainingInput:
+    """A training file as a LoRA backend receives it, checked before any model is loaded."""
+
+    file: Path
+    examples: list[TrainingExample]
+    sidecar: dict | None
+    query_instruction: str | None  # the one given, else the sidecar's (the collection's); None: no instruction
+    allow_eval_split: bool = False  # --allow-eval-split was given (provenance records it)
+
+
+def read_training_input(train_file: str | os.PathLike, *, max_steps: int, query_instruction: str | None = None,
+                        allow_eval_split: bool = False) -> TrainingInput:
+    """What both LoRA backends (mergeir's loop, Tevatron) check first: the step count, the rows, that the file is
+    not drawn from an evaluation split, and the instruction. query_instruction None: the sidecar's; "": none."""
+    if max_steps < 1:
+        raise MergeirError(f"--max-steps must be at least 1, got {max_steps}")
+    train_file = Path(train_file)
+    examples = read_training_set(train_file)
+    sidecar = read_sidecar(train_file)
+    check_not_eval_split(sidecar, train_file, allow_eval_split)
+    if query_instruction is None:
+        query_instruction = (sidecar or {}).get("query_instruction")
+    return TrainingInput(train_file, examples, sidecar, query_instruction or None, allow_eval_split)
 
 
 def training_set_text(examples) -> str:

@@ -17,7 +17,7 @@ from ..errors import MergeirError
 from ..io import Stage
 from ..provenance import tool_versions
 from ..retrieval import search_collection
-from ..selection import evaluation_splits
+from ..splits import evaluation_splits
 from .data import Passage, TrainingExample
 
 # a mined training file is recognised by its sidecar (`<file>.json`, kind "mined")

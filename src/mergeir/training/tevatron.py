@@ -20,7 +20,7 @@ from ..identity import base_identity
 from ..io import read_json, sha256_file, write_json
 from ..provenance import tool_versions
 from .adapter import adapter_output
-from .data import check_not_eval_split, read_sidecar, read_training_set
+from .data import TrainingInput
 from .recipe import DEFAULT_DEEPSPEED, MISTRAL_TARGETS, Recipe
 
 # The recipe fields the authors left at Tevatron's ModelArguments / HF TrainingArguments defaults, which are the
@@ -161,31 +161,22 @@ def _precision_flags(recipe: Recipe) -> tuple[bool, bool]:
 
 def train_tevatron(
     model_dir: str | Path,
-    train_file: str | Path,
+    data: TrainingInput,
     out: str | Path,
     *,
     max_steps: int,
     recipe: Recipe = Recipe(),
-    query_instruction: str | None = None,
     query_prefix: str | None = None,
     deepspeed_config: str | Path | None = None,
-    allow_eval_split: bool = False,
     force: bool = False,
 ) -> list[float]:
     """Run the authors' Tevatron command into `out` (atomically) and add provenance.json + train_log.jsonl.
 
-    The query prefix defaults to the authors' literal form of the instruction (quirk 2), the instruction to
-    the training file's sidecar. Returns the per-step losses Tevatron logged."""
+    data: read_training_input's checked file. The query prefix defaults to the authors' literal form of the
+    instruction (quirk 2). Returns the per-step losses Tevatron logged."""
     require_tevatron()
-    if max_steps < 1:
-        raise MergeirError(f"--max-steps must be at least 1, got {max_steps}")
-    train_file = Path(train_file)
-    read_training_set(train_file)  # a bad file fails here, not deep inside Tevatron
-    sidecar = read_sidecar(train_file)
-    check_not_eval_split(sidecar, train_file, allow_eval_split)
-    if query_instruction is None:
-        query_instruction = (sidecar or {}).get("query_instruction")
-    prefix = query_prefix if query_prefix is not None else authors_query_prefix(query_instruction or None)
+    train_file, sidecar = data.file, data.sidecar
+    prefix = query_prefix if query_prefix is not None else authors_query_prefix(data.query_instruction)
     ds = Path(deepspeed_config) if deepspeed_config is not None else DEFAULT_DEEPSPEED
     read_json(ds, "--deepspeed config")
     fp16, bf16 = _precision_flags(recipe)
@@ -207,11 +198,11 @@ def train_tevatron(
             "backend": "tevatron",
             "command": [str(out) if a == str(tmp) else a for a in argv],
             **base_identity(model_dir),
-            "allow_eval_split": allow_eval_split,
+            "allow_eval_split": data.allow_eval_split,
             "train_file": {"path": str(train_file), "sha256": sha256_file(train_file), "sidecar": sidecar},
             "max_steps": max_steps,
             "recipe": recipe.to_json(),
-            "query_instruction": query_instruction or None,
+            "query_instruction": data.query_instruction,
             "query_prefix": prefix,
             "deepspeed": {"config": str(ds), "sha256": sha256_file(ds)},
             "final_loss": losses[-1] if losses else None,

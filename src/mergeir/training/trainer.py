@@ -23,7 +23,7 @@ from ..identity import base_identity
 from ..io import read_json, sha256_file, write_json
 from ..provenance import tool_versions
 from .adapter import LORA_STAGE, adapter_output
-from .data import TrainingExample, check_not_eval_split, read_sidecar, read_training_set
+from .data import TrainingExample, read_sidecar, read_training_input
 from .deepspeed_engine import (
     deepspeed_engine, deepspeed_version, gathered_lora_state, resolve_deepspeed_config, zero_stage,
 )
@@ -163,17 +163,11 @@ def train_lora(
     query_instruction None: the instruction recorded in the training file's sidecar (the collection's);
     "" : none. query_prefix, when given, replaces the formatted instruction (raw prefix + query).
     """
-    if max_steps < 1:
-        raise MergeirError(f"--max-steps must be at least 1, got {max_steps}")
-    train_file = Path(train_file)
-    examples = read_training_set(train_file)
-    sidecar = read_sidecar(train_file)
-    check_not_eval_split(sidecar, train_file, allow_eval_split)
+    data = read_training_input(train_file, max_steps=max_steps, query_instruction=query_instruction,
+                               allow_eval_split=allow_eval_split)
+    train_file, examples, sidecar, query_instruction = data.file, data.examples, data.sidecar, data.query_instruction
     for i, e in enumerate(examples):  # fail before loading any model
         sample_group(e, recipe.group_size, item=i, epoch=0, seed=recipe.seed)
-    if query_instruction is None:
-        query_instruction = (sidecar or {}).get("query_instruction")
-    query_instruction = query_instruction or None
     queries = query_texts(examples, instruction=query_instruction, prefix=query_prefix)
 
     check_model_dirs(model_dir)
@@ -320,9 +314,10 @@ def train_with_backend(backend: str, model_dir, train_file, out, *, max_steps: i
                        progress: bool = True, allow_eval_split: bool = False, force: bool = False) -> TrainResult:
     """`lora_train.py`'s one call: the built-in loop, or the authors' Tevatron command."""
     if backend == "tevatron":
-        losses = train_tevatron(model_dir, train_file, out, max_steps=max_steps, recipe=recipe,
-                                query_instruction=query_instruction, query_prefix=query_prefix,
-                                deepspeed_config=deepspeed_config, allow_eval_split=allow_eval_split, force=force)
+        data = read_training_input(train_file, max_steps=max_steps, query_instruction=query_instruction,
+                                   allow_eval_split=allow_eval_split)
+        losses = train_tevatron(model_dir, data, out, max_steps=max_steps, recipe=recipe, query_prefix=query_prefix,
+                                deepspeed_config=deepspeed_config, force=force)
         return TrainResult(Path(out), losses, read_json(Path(out) / "provenance.json"))
     if backend != "mergeir":
         raise MergeirError(f"unknown --backend {backend!r} (mergeir | tevatron)")

@@ -1,0 +1,21 @@
+"""An experiment as data (data/paper.yaml, data/test.yaml, a user's --experiment FILE).
+
+The file names models (pinned Hugging Face revisions or tiny built ones), collections (each with its domain
+model, query instruction, eval/train split and the published alpha and LoRA steps per setting and trial), and
+the merge / encoding / evaluation / LoRA recipes. `load_experiment` validates everything up front with one
+message naming the file and the key at fault; mergeir.pipeline.tasks plans the pipeline's tasks from it.
+
+specs: the frozen dataclasses, one per section · reader: typed access to the YAML tree · sections: one reader
+per section · load: the file and its top level.
+"""
+
+from .load import load_experiment
+from .sections import LORA_NOT_RECIPE, LORA_OWN_KEYS
+from .specs import (ALPHA_SELECTIONS, ARMS, FORMAT, MERGE_METHODS, POOLINGS, SETTINGS, CollectionSpec, EncodingSpec,
+                    EvaluationSpec, Experiment, LoraSpec, MergeSpec, ModelSpec, SettingSpec, TinySpec, TrialSpec,
+                    parse_selection, published_alpha)
+
+__all__ = ["ALPHA_SELECTIONS", "ARMS", "FORMAT", "LORA_NOT_RECIPE", "LORA_OWN_KEYS", "MERGE_METHODS", "POOLINGS",
+           "SETTINGS", "CollectionSpec", "EncodingSpec", "EvaluationSpec", "Experiment", "LoraSpec", "MergeSpec",
+           "ModelSpec", "SettingSpec", "TinySpec", "TrialSpec", "load_experiment",
+           "parse_selection", "published_alpha"]
