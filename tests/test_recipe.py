@@ -58,6 +58,21 @@ def test_a_recipe_file_under_the_options_is_the_adapters_recipe(toy, tmp_path):
     assert json.loads((tmp_path / "b" / "provenance.json").read_text())["recipe"] == first
 
 
+def test_an_older_adapter_is_still_a_recipe_file(tmp_path):
+    """The committed control adapter predates the recipe clean-up: its recipe has the never-read query_prefix "".
+    Read back, it is that recipe; a query_prefix mergeir never wrote is refused, not dropped."""
+    old = ROOT / "examples" / "scifact_minilm" / "study_control" / "lora" / "control" / "provenance.json"
+    doc = json.loads(old.read_text())
+    assert doc["recipe"]["query_prefix"] == ""
+    expected = {k: v for k, v in doc["recipe"].items() if k != "query_prefix"}
+    assert Recipe.read(old).to_json() == expected
+    doc["recipe"]["query_prefix"] = "query: "
+    edited = tmp_path / "provenance.json"
+    edited.write_text(json.dumps(doc))
+    with pytest.raises(MergeirError, match=re.escape("unknown keys ['query_prefix']")):
+        Recipe.read(edited)
+
+
 @pytest.mark.parametrize("content, fragment", [
     ({"lr": "fast"}, "lr: expected float, got 'fast'"),
     ({"lora_rank": 8}, "unknown keys ['lora_rank']"),

@@ -134,12 +134,18 @@ class Recipe:
         if not isinstance(data, dict):
             raise MergeirError(f"{path}: a recipe file holds a JSON object of recipe fields")
         if data.get("kind") == "lora-adapter" and isinstance(data.get("recipe"), dict):
-            data = data["recipe"]
+            data = {k: v for k, v in data["recipe"].items() if RETIRED.get(k, object()) != v}
 
         def fail(key, message):
             raise MergeirError(f"{path}: {key + ': ' if key else ''}{message}")
 
         return cls.from_mapping(data, fail, base)
+
+
+# Fields that adapters made by older mergeir recorded, with the one value they could hold: `query_prefix` was
+# always "" and never read (the prefix is lora_train.py's --query-instruction / --query-prefix). Any other value
+# was not written by mergeir and is refused as an unknown key.
+RETIRED = {"query_prefix": ""}
 
 
 def option_flag(name: str) -> str:
