@@ -6,6 +6,8 @@ import contextlib
 import math
 from pathlib import Path
 
+from helpers_cli import run_bin
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY_BEIR = ROOT / "tests" / "fixtures" / "tiny-beir"
 
@@ -39,8 +41,6 @@ def build_tiny_retriever(out: Path, seed: int = 0) -> Path:
 
 def tiny_training_set(root: Path, negatives: int = 6, max_length: int = 64) -> dict:
     """A tiny random retriever in root/model and its training set mined over tiny-beir's train split (the CLI)."""
-    from helpers_cli import run_bin
-
     with one_thread():
         model = build_tiny_retriever(root / "model")
     train = root / "train.jsonl"

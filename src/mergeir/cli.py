@@ -68,7 +68,7 @@ def recipe_options(command):
     recipe's command line is derived from its dataclass. The command gets `recipe_changes`: {field: value} of
     the options given (tuples from comma-separated text); the rest it leaves to its base recipe."""
     def option(name: str) -> inspect.Parameter:
-        kind, element = field_type(name)
+        kind, _ = field_type(name)
         default = RECIPE_FIELDS[name].default
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         help_ = RECIPE_FIELDS[name].metadata["help"]

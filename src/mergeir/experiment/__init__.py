@@ -10,12 +10,11 @@ per section · load: the file and its top level.
 """
 
 from .load import load_experiment
-from .sections import LORA_NOT_RECIPE, LORA_OWN_KEYS
-from .specs import (ALPHA_SELECTIONS, ARMS, FORMAT, MERGE_METHODS, POOLINGS, SETTINGS, CollectionSpec, EncodingSpec,
+from .specs import (ALPHA_SELECTIONS, FORMAT, MERGE_METHODS, POOLINGS, SETTINGS, CollectionSpec, EncodingSpec,
                     EvaluationSpec, Experiment, LoraSpec, MergeSpec, ModelSpec, SettingSpec, TinySpec, TrialSpec,
                     parse_selection, published_alpha)
 
-__all__ = ["ALPHA_SELECTIONS", "ARMS", "FORMAT", "LORA_NOT_RECIPE", "LORA_OWN_KEYS", "MERGE_METHODS", "POOLINGS",
+__all__ = ["ALPHA_SELECTIONS", "FORMAT", "MERGE_METHODS", "POOLINGS",
            "SETTINGS", "CollectionSpec", "EncodingSpec", "EvaluationSpec", "Experiment", "LoraSpec", "MergeSpec",
            "ModelSpec", "SettingSpec", "TinySpec", "TrialSpec", "load_experiment",
            "parse_selection", "published_alpha"]

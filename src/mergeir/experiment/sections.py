@@ -109,7 +109,7 @@ def read_trials(r: Reader, collection: str, node: dict, settings: dict[str, Sett
 
 
 def read_collections(r: Reader, node: dict, models: dict[str, ModelSpec], source_model: str,
-                     settings: dict[str, SettingSpec], folder: Path | None) -> dict:
+                     settings: dict[str, SettingSpec], folder: Path | None) -> dict[str, CollectionSpec]:
     """folder: where local `path:`s must exist (the experiment file's real folder), or None not to check."""
     collections = {}
     for key, c, at in r.entries(node, "collections", "collection"):

@@ -13,7 +13,6 @@ from ..training.recipe import Recipe
 
 FORMAT = 1
 SETTINGS = ("full", "limited")
-ARMS = ("source", "merged", "lora")
 ALPHA_SELECTIONS = ("paper", "grid")
 POOLINGS = ("last", "mean", "cls")
 MERGE_METHODS = ("linear", "slerp", "ties", "task_arithmetic", "dare_ties")

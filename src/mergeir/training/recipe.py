@@ -2,7 +2,7 @@
 
 `Recipe` is the one definition of the recipe, as Tevatron's argument dataclasses are its command line: each
 field's default, help and check live here, and from them come `lora_train.py`'s options (mergeir.cli.
-dataclass_options), the reader of an experiment file's `lora:` section and of `--recipe FILE` (`from_mapping`),
+recipe_options), the reader of an experiment file's `lora:` section and of `--recipe FILE` (`from_mapping`),
 the Tevatron command line and provenance.json's record.
 """
 

@@ -108,9 +108,10 @@ def tevatron_command(
         "--warmup_ratio", _num(recipe.warmup_ratio),
         "--gradient_accumulation_steps", str(recipe.grad_accum),
     ]
+    paper = Recipe()
     for key in _LEFT_AT_TEVATRON_DEFAULT:
         value = getattr(recipe, key)
-        if value != getattr(Recipe(), key):
+        if value != getattr(paper, key):
             argv += [f"--{key}", _num(value)]
     return argv
 
