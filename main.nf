@@ -23,7 +23,6 @@
  *   EVALUATE            evaluate.py
  *   REPORT              report.py build
  * (SWEEP_PART and GATHER_* only with --sweep_shards/--encode_shards > 1; docs/interfaces.md has the modules.)
- * scripts/run_local.py runs the same task files and templates without Nextflow (what CI runs).
  */
 
 include { PLAN          } from './modules/local/plan'
@@ -35,9 +34,26 @@ include { SCORING       } from './subworkflows/local/scoring'
 
 workflow {
     main:
+    // registered first, so a failure in any step below (even PLAN) still reports
+    workflow.onComplete = {
+        log.info(workflow.success
+            ? "mergeir: done; report in ${params.outdir}/report, run records in ${params.outdir}/pipeline_info"
+            : "mergeir: failed (${workflow.errorMessage}); see ${params.outdir}/pipeline_info and .nextflow.log")
+    }
+
+    // Nextflow 25.10.0-25.10.6 with the strict parser keep the first value of a param assigned twice (the test
+    // profile's experiment and device, the gpu profile's device): such a run would plan the wrong study
+    def nf = nextflow.version.toString().tokenize('.-')
+    if( System.getenv('NXF_SYNTAX_PARSER') == 'v2' && nf[0] == '25' && nf[1] == '10' && (nf[2] as int) < 7 )
+        error("mergeir: Nextflow ${nextflow.version} with NXF_SYNTAX_PARSER=v2 ignores params set by profiles; use 25.10.7 or later, or the v1 parser")
+
     def experiment = file(params.experiment ?: "${projectDir}/data/paper.yaml", checkIfExists: true)
-    // params are passed as text: PLAN validates them (a command-line `false` is a String under the strict parser)
-    PLAN(experiment, "${params.dataset}", "${params.settings}", "${params.alpha_selection}", "${params.allow_unpinned}", "${params.device}", "${params.encode_shards}", "${params.sweep_shards}")
+    // PLAN gets the params as one JSON object (the shell sees it only inside a quoted heredoc) and validates
+    // them as text: a command-line `false` is a String under the strict parser
+    def plan_params = groovy.json.JsonOutput.toJson([dataset: params.dataset, settings: params.settings,
+        alpha_selection: params.alpha_selection, allow_unpinned: params.allow_unpinned, device: params.device,
+        encode_shards: params.encode_shards, sweep_shards: params.sweep_shards].collectEntries { k, v -> [k, "${v}".toString()] })
+    PLAN(experiment, plan_params)
     ch_tasks = PLAN.out.tasks
 
     INPUTS(ch_tasks, experiment)
@@ -48,16 +64,9 @@ workflow {
     SCORING(ch_tasks, MERGED_ARM.out.encode, MERGED_ARM.out.gather, MERGED_ARM.out.evaluate,
             INPUTS.out.artifacts.mix(LORA_ARM.out.artifacts, MERGED_ARM.out.artifacts), MERGED_ARM.out.grids)
 
-    // pipeline_info/software_versions.yml: one YAML list item per distinct task environment
-    PLAN.out.versions
-        .mix(INPUTS.out.versions, TRAINING_SETS.out.versions, LORA_ARM.out.versions, MERGED_ARM.out.versions, SCORING.out.versions)
+    // pipeline_info/software_versions.yml: one YAML list item per distinct task environment (every module
+    // sends its versions.yml to the `versions` topic)
+    channel.topic('versions')
         .unique { f -> f.text }
         .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true, newLine: false)
-
-    // a handler assignment, not an onComplete: section, so every Nextflow the manifest admits (>= 25.04) parses it
-    workflow.onComplete = {
-        log.info(workflow.success
-            ? "mergeir: done; report in ${params.outdir}/report, run records in ${params.outdir}/pipeline_info"
-            : "mergeir: failed (${workflow.errorMessage}); see ${params.outdir}/pipeline_info and .nextflow.log")
-    }
 }

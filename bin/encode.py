@@ -17,6 +17,7 @@ from mergeir.encoding import (
 from mergeir.errors import MergeirError
 from mergeir.io import atomic_dir
 from mergeir.shards import check_shard, encode_shard, write_shard
+from mergeir.weights import weights_fingerprint
 
 app = make_app(__doc__)
 
@@ -51,7 +52,10 @@ def main(
 ) -> None:
     if batch_size < 1:
         raise MergeirError(f"--batch-size must be >= 1, got {batch_size}")
-    batch_size = batch_for_attempt(batch_size, attempt)
+    if shards is None:
+        batch_size = batch_for_attempt(batch_size, attempt)
+    # else a retried shard keeps the run's batch plan (its rows are its siblings' complement) and computes each
+    # planned batch in 2^(attempt-1) pieces (mergeir.shards.encode_shard)
     if max_length is not None and max_length < 3:
         raise MergeirError(f"--max-length must be >= 3, got {max_length}")
     check_shard(shard, shards)
@@ -69,9 +73,13 @@ def main(
             query_instruction=FROM_COLLECTION if query_instruction is None else query_instruction,
             max_batch_tokens=max_batch_tokens)
         meta = {"stage": ENCODE_STAGE.name, **describe_model(model, adapter),
-                "adapter_base_checked": adapter is not None and check_adapter_base}
+                "adapter_base_checked": adapter is not None and check_adapter_base,
+                # what the weights are, wherever they lay: shards of one run read from two copies agree on it
+                "model_fingerprint": weights_fingerprint(model),
+                "adapter_fingerprint": None if adapter is None else weights_fingerprint(adapter, "--adapter")}
         if shards is not None:
-            parts, meta = encode_shard(enc, prepared, shard, shards, progress=progress, extra_meta=meta)
+            parts, meta = encode_shard(enc, prepared, shard, shards, progress=progress, extra_meta=meta,
+                                       attempt=attempt)
             write_shard(tmp, prepared, parts, meta)
         else:
             emb = encode_split(enc, prepared, progress=progress, extra_meta=meta)

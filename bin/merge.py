@@ -27,7 +27,9 @@ def main(
     alpha_upper: float = typer.Option(..., help="source weight in layers [K, n), within [0, 1]"),
     out: Path = typer.Option(..., help="output model folder (written atomically)"),
     method: str = typer.Option("linear", help="linear | slerp | ties | task_arithmetic | dare_ties (see below)"),
-    dtype: str = typer.Option("float16", help="float16 | bfloat16 | float32: merge and output dtype (paper: float16)"),
+    dtype: str = typer.Option(
+        "float16", help="float16 | bfloat16 | float32: merge and output dtype (paper: float16, mergekit's; "
+                        "bin/sweep.py forms and encodes each point in its own --dtype, default float32)"),
     split_layer: Optional[int] = typer.Option(None, help="K, first layer of the upper slice [default: half]"),
     restore_source_embeddings: bool = typer.Option(
         True, "--restore-source-embeddings/--no-restore-source-embeddings",

@@ -11,7 +11,7 @@ from mergeir.cli import make_app, run
 from mergeir.errors import MergeirError
 from mergeir.experiment import load_experiment
 from mergeir.io import atomic_dir, dumps_json
-from mergeir.pipeline.tasks import chosen_rows, plan_tasks, write_tasks
+from mergeir.pipeline.tasks import MAX_ENCODE_SHARDS, chosen_rows, plan_tasks, write_tasks
 
 app = make_app(__doc__)
 
@@ -25,35 +25,57 @@ def tasks(
     alpha_selection: str = typer.Option("paper", help="paper: the published alpha; grid: grid search on labelled queries"),
     allow_unpinned: str = typer.Option("false", help="true: accept models whose revision is not a commit"),
     device: str = typer.Option("auto", help="torch device of the encode/sweep/mining/training tasks: auto | cpu | cuda"),
-    encode_shards: str = typer.Option("1", help="N > 1: every ENCODE as N shard tasks + a GATHER_EMBEDDINGS task"),
-    sweep_shards: str = typer.Option("1", help="N > 1: the alpha sweep as N SWEEP_PART tasks + a GATHER_GRID task"),
+    encode_shards: str = typer.Option("1", help="N > 1: every ENCODE as N shard tasks + a GATHER_EMBEDDINGS task "
+                                      f"(N <= {MAX_ENCODE_SHARDS})"),
+    sweep_shards: str = typer.Option("1", help="N > 1: the alpha sweep as N SWEEP_PART tasks + a GATHER_GRID task "
+                                     "(N <= the grid's alpha_lower values)"),
+    params_file: Path = typer.Option(None, "--params", help="JSON object of the options above (dataset ... "
+                                     "sweep_shards), as text: how PLAN passes the pipeline's params without a shell"),
     check_paths: bool = typer.Option(True, help="check that the experiment's local paths exist (PLAN leaves it to "
                                                 "main.nf: a container sees only the experiment file)"),
 ) -> None:
-    """Write one JSON task file per process (the rows main.nf and the CPU runner execute)."""
+    """Write one JSON task file per process (the rows main.nf executes)."""
     experiment = load_experiment(experiment_file, check_paths=check_paths)
     params = {"dataset": dataset, "settings": settings, "alpha_selection": alpha_selection,
               "allow_unpinned": allow_unpinned, "device": device, "encode_shards": encode_shards,
               "sweep_shards": sweep_shards}
+    if params_file is not None:
+        params.update(read_params(params_file, set(params)))
     rows, deferred = plan_tasks(experiment, **params)
     write_tasks(out, rows, deferred, experiment, params)
     counts = ", ".join(f"{len(v)} {k}" for k, v in rows.items() if v)
     print(f"{experiment.name}: {counts}" + (f"; {len(deferred)} merged arms chosen on the grid" if deferred else ""))
 
 
+def read_object(path: Path, what: str) -> dict:
+    """A JSON object from a file a template wrote (params.json, arm.json, alpha.json)."""
+    try:
+        given = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise MergeirError(f"{path}: cannot read the {what} ({e})") from None
+    if not isinstance(given, dict):
+        raise MergeirError(f"{path}: the {what} must be a JSON object")
+    return given
+
+
+def read_params(path: Path, known: set[str]) -> dict[str, str]:
+    given = read_object(path, "params")
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise MergeirError(f"{path}: unknown params {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return {k: "" if v is None else str(v) for k, v in given.items()}
+
+
 @app.command()
 def chosen(
-    tasks: Path = typer.Option(..., help="the plan's task folder (deferred.json)"),
-    select: str = typer.Option(..., help="id of the SELECT_ALPHA task"),
+    arm: Path = typer.Option(..., help="the SELECT_ALPHA row's `arm` (JSON), written to a file by its template"),
     alpha: Path = typer.Option(..., help="alpha.json written by report.py select-alpha"),
     out: Path = typer.Option(..., help="folder to create: MERGE.json, ENCODE.json, GATHER_EMBEDDINGS.json, EVALUATE.json, alpha.json"),
 ) -> None:
     """The merged-arm task rows of a grid-chosen alpha (the one edge of the DAG decided at run time)."""
-    try:
-        chosen_alpha = json.loads(alpha.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise MergeirError(f"{alpha}: cannot read ({e})") from None
-    rows = chosen_rows(tasks, select, chosen_alpha)
+    chosen_alpha = read_object(alpha, "alpha")
+    arm_context = read_object(arm, "arm")
+    rows = chosen_rows(arm_context, chosen_alpha)
     with atomic_dir(out) as tmp:
         for process, rs in rows.items():
             (tmp / f"{process}.json").write_text(dumps_json(rs), encoding="utf-8")

@@ -45,7 +45,11 @@ def main(
     alpha_lower: Optional[List[float]] = typer.Option(
         None, help="evaluate only these alpha_lower rows of the grid (a partial grid for bin/gather.py grid); "
                    "repeatable"),
-    dtype: Dtype = typer.Option(Dtype.float32, help="merge and encoding dtype (as bin/merge.py --dtype)"),
+    dtype: Dtype = typer.Option(
+        Dtype.float32, show_default=False,
+        help="dtype each point's merge is formed and encoded in (a point is bin/merge.py --dtype D, then "
+             "bin/encode.py --dtype D) [default: float32: the paper plan sweeps in its encoding dtype, fp32 as the "
+             "authors encoded; bin/merge.py defaults to float16, the dtype mergekit wrote the paper's merges in]"),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
     depth: int = typer.Option(100, help="documents ranked per query"),
     progress: bool = typer.Option(False, help="progress bars on stderr"),

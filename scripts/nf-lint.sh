@@ -7,4 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NFLINT_FAIL_ON_CONFIG_WARNINGS=${NFLINT_FAIL_ON_CONFIG_WARNINGS:-1}   # a misspelt config option fails
+export NEXTFLOW=${NEXTFLOW:-$PWD/.venv/bin/nextflow}   # the schema check reads the params the engine resolves
 exec bash tools/nf-static/nf-static-check.sh .

@@ -21,6 +21,17 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def engine_first(tmp_path_factory):
+    """The real test profile through the real engine (tests/test_engine*.py): intermediates published, and one
+    ENCODE shard's first try failing as a GPU out-of-memory exit (the pipeline's retry must absorb it)."""
+    from helpers_engine import FIXTURES, assert_ok, run
+    r = run(tmp_path_factory.mktemp("engine"), "first", "--publish_intermediates", "true",
+            "-c", str(FIXTURES / "oom-once.config"))
+    assert_ok(r)
+    return r
+
+
+@pytest.fixture(scope="session")
 def tiny_beir() -> Path:
     return ROOT / "tests" / "fixtures" / "tiny-beir"
 

@@ -126,7 +126,8 @@ class World:
     @cached_property
     def models(self) -> dict[str, Path]:
         """source (MistralModel, 2 layers), domain (MistralForCausalLM), other (same shapes, other weights)
-        and deep (4 layers), sharing one tokenizer; each with a provenance.json like make_tiny.py's."""
+        and deep (4 layers), sharing one tokenizer; each with a provenance.json like make_tiny.py's. other carries
+        the source's repo id and revision (a re-upload under the same name): only its weights tell them apart."""
         from mergeir.io import write_json
         from mergeir.tiny import build_mistral, build_tokenizer
 
@@ -138,7 +139,8 @@ class World:
             out[role] = self.root / "models" / role
             build_mistral(out[role], seed=seed, layout=layout, vocab_size=vocab, num_hidden_layers=layers,
                           tokenizer=tok)
-            write_json(out[role] / "provenance.json", {"repo_id": f"mergeir/tiny-{role}", "revision": f"seed-{seed}",
+            name, rev = ("source", 0) if role == "other" else (role, seed)
+            write_json(out[role] / "provenance.json", {"repo_id": f"mergeir/tiny-{name}", "revision": f"seed-{rev}",
                                                        "built_by": "tests/helpers_bad_input.py"})
         return out
 

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from mergeir.errors import MergeirError
 from mergeir.io import atomic_dir, atomic_write_text, write_json
 
 
@@ -86,3 +87,21 @@ def test_failing_rename_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypa
         write_json(path, {"points": 0})
     monkeypatch.undo()
     assert path.read_bytes() == before and _names(tmp_path) == ["grid.json"]
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_an_output_inside_or_around_an_input_is_refused_at_any_depth(tmp_path, levels):
+    """--out `levels` folders below an input would be written into it; an input `levels` folders below --out
+    would be destroyed by replacing it. Both are refused before anything is created."""
+    model = tmp_path / "model"
+    deep = model.joinpath(*[f"sub{i}" for i in range(levels - 1)])  # `levels - 1` folders inside the input
+    deep.mkdir(parents=True)
+    (deep / "weights.safetensors").write_text("w")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(MergeirError, match="lies inside the input --model"):
+        with atomic_dir(deep / "out", inputs={"--model": model}):
+            pass
+    with pytest.raises(MergeirError, match="contains the input --model"):
+        with atomic_dir(model, inputs={"--model": deep / "weights.safetensors"}):
+            pass
+    assert sorted(tmp_path.rglob("*")) == before

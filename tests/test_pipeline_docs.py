@@ -4,7 +4,7 @@ templates run: every process main.nf calls is listed once in each, with the comm
 import re
 from pathlib import Path
 
-from mergeir.pipeline.runner import load_modules
+from helpers_nextflow import command_lines, load_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = load_modules()
@@ -12,10 +12,9 @@ MODULES = load_modules()
 
 def _template_commands(process: str) -> list[str]:
     """Each template line's script and subcommand (the words before the first option or `${...}`), the
-    versions line and the files a template writes with a here-document (LORA_TRAIN's recipe.json) left out."""
-    text = re.sub(r"^cat > \S+ <<'(\w+)'\n.*?^\1\n", "", MODULES[process].script.read_text(encoding="utf-8"),
-                  flags=re.M | re.S)
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("versions.py")]
+    versions line and the files a template writes with a here-document (recipe.json, params.json, arm.json) left out."""
+    text = MODULES[process].script.read_text(encoding="utf-8")
+    lines = [ln for ln in command_lines(text) if not ln.startswith("versions.py")]
     return [" ".join(w for w in ln.split()[:next((i for i, w in enumerate(ln.split()) if "$" in w or w.startswith("-")), None)])
             for ln in lines]
 

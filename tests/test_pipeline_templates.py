@@ -1,8 +1,10 @@
-"""Every process's command is its template (modules/local/templates/), rendered by Nextflow and by the CPU runner
-alike: each one, rendered for every row of the paper's plan, parses against its bin script's typer options."""
+"""Every process's command is its template (modules/local/templates/): each one, rendered by the engine's own
+template engine for every row of the paper's plan (rows CI's engine runs never reach), parses against its bin
+script's typer options."""
 
 import importlib.util
 import itertools
+import json
 import re
 import shlex
 import sys
@@ -12,10 +14,11 @@ from pathlib import Path
 import pytest
 import typer
 
-from mergeir.errors import MergeirError
 from mergeir.experiment import load_experiment
-from mergeir.pipeline.runner import load_modules, parse_module, render
 from mergeir.pipeline.tasks import CHOSEN, PROCESSES, merged_arm, plan_tasks
+
+from helpers_nextflow import (GroovyJson, command_lines, heredocs, load_modules, parse_module, render_templates,
+                              task_binding)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / "bin"
@@ -38,7 +41,7 @@ def parse_command_line(line: str) -> None:
     """Parse one rendered shell line with the real typer/click command of the bin script it calls."""
     tokens = shlex.split(line)
     if not tokens or not tokens[0].endswith(".py"):
-        return
+        return  # a shell line (mkdir, touch, echo)
     cmd, args = bin_command(tokens[0]), tokens[1:]
     if hasattr(cmd, "commands"):
         assert args and args[0] in cmd.commands, f"{tokens[0]}: unknown subcommand {args[:1]}"
@@ -46,24 +49,19 @@ def parse_command_line(line: str) -> None:
     cmd.make_context(tokens[0], args)  # raises on an unknown option, a bad value, a missing required one
 
 
+def parse_script(text: str) -> None:
+    """Every line of a rendered script that calls a bin script parses (here-documents' bodies are data)."""
+    for line in command_lines(text):
+        parse_command_line(line)
+
+
+# main.nf's plan_params: every param as text, made JSON by Groovy's JsonOutput
+PLAN_PARAMS = {"dataset": "all", "settings": "full,limited", "alpha_selection": "grid", "allow_unpinned": "true",
+               "device": "cuda", "encode_shards": "2", "sweep_shards": "2"}
+
+
 def variables(process: str, row: dict | None, attempt: int = 1, ext: str = "") -> dict:
-    mod = MODULES[process]
-    v = {"row": row, "task": {"process": process, "attempt": attempt, "ext": {"args": ext}}}
-    for name, stage, _ in mod.inputs:
-        if name == "row":
-            continue
-        ref = (row or {}).get("inputs", {}).get(name) if row else None
-        if stage and "*" in stage:
-            v[name] = stage.replace("*", "x")
-        elif name == "tasks":
-            v[name] = "tasks"
-        elif stage:
-            v[name] = stage if ref is not None else ""
-        else:
-            v[name] = {"experiment": "paper.yaml", "dataset": "all", "settings": "full,limited",
-                       "alpha_selection": "grid", "allow_unpinned": "true", "device": "cuda", "encode_shards": "2",
-                       "sweep_shards": "2"}[name]
-    return v
+    return task_binding(MODULES[process], row, attempt, ext, plan_params=GroovyJson(PLAN_PARAMS))
 
 
 def paper_rows():
@@ -86,21 +84,44 @@ def paper_rows():
 
 
 ROWS = paper_rows()
+_RENDERED: dict = {}
+
+
+def rendered() -> dict:
+    """(process, row id, attempt) -> the command, for every row; and ("PLAN", None, 1). One JVM for all."""
+    if not _RENDERED:
+        keys = [(p, rid, a) for p in PROCESSES for rid in ROWS[p] for a in (1, 3)] + [("PLAN", None, 1)]
+        cases = [(MODULES[p].script, variables(p, ROWS[p][rid] if rid else None, a)) for p, rid, a in keys]
+        _RENDERED.update(zip(keys, render_templates(cases)))
+    return _RENDERED
 
 
 @pytest.mark.parametrize("process", PROCESSES)
 def test_every_rendered_command_parses(process):
-    tpl = MODULES[process].script.read_text()
     assert ROWS[process], process
-    for row in ROWS[process].values():
-        for attempt in (1, 3):
-            for line in render(tpl, variables(process, row, attempt)).splitlines():
-                parse_command_line(line)
+    for (p, _, _), text in rendered().items():
+        if p == process:
+            parse_script(text)
 
 
 def test_plan_command_parses():
-    for line in render(MODULES["PLAN"].script.read_text(), variables("PLAN", None)).splitlines():
-        parse_command_line(line)
+    text = rendered()[("PLAN", None, 1)]
+    assert "plan.py tasks --experiment experiment.yaml --params params.json" in text
+    parse_script(text)
+    (file, _, body), = heredocs(text)
+    assert file == "params.json" and json.loads(body) == PLAN_PARAMS
+
+
+def test_heredocs_carry_the_rows_json():
+    """LORA_TRAIN's recipe.json and SELECT_ALPHA's arm.json are the row's JSON, one line in a quoted heredoc."""
+    seen = set()
+    for (p, rid, _), text in rendered().items():
+        for file, _, body in heredocs(text):
+            field = {"recipe.json": "recipe", "arm.json": "arm", "params.json": None}[file]
+            if field:
+                assert body == ROWS[p][rid][field] + "\n" and json.loads(body) == json.loads(ROWS[p][rid][field])
+                seen.add((p, file))
+    assert seen == {("LORA_TRAIN", "recipe.json"), ("SELECT_ALPHA", "arm.json")}
 
 
 @pytest.mark.parametrize("process", ["PLAN", *PROCESSES])
@@ -108,16 +129,11 @@ def test_templates_hold_plain_substitutions_only(process):
     mod = MODULES[process]
     for tpl in (mod.script, mod.stub):
         text = tpl.read_text()
-        assert "\\" not in text and not re.search(r"\$(?!\{[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\})", text), tpl
+        # a backslash or a bare `$name` would be read by the template engine, not by the shell; a substitution is
+        # a name (with keys), or task.ext.args defaulted to nothing
+        assert "\\" not in text and not re.search(r"\$(?!\{[A-Za-z_]\w*(\.[A-Za-z_]\w*)*( \?: '')?\})", text), tpl
         assert "versions.yml" in text, f"{tpl} writes no versions.yml"
-    assert "${task.ext.args}" in mod.script.read_text() or process == "PLAN"
-
-
-def test_render_refuses_what_nextflow_would_read_differently():
-    assert render("a ${row.id} ${task.ext.args}", {"row": {"id": "x"}, "task": {"ext": {"args": "--y"}}}) == "a x --y"
-    for bad in ("echo $HOME", "a \\\n b", "${x.y} ${z}"):
-        with pytest.raises(MergeirError):
-            render(bad, {"x": {"y": 1}})
+    assert "${task.ext.args ?: ''}" in mod.script.read_text() or process == "PLAN"
 
 
 @pytest.mark.parametrize("process", PROCESSES)
@@ -135,7 +151,6 @@ def test_module_inputs_match_rows_and_subworkflow_calls(process):
             calls[name] = [names]
     if process != "REPORT":
         assert calls[process] == tuple_names, "withInputs(...) names must follow the module's input tuple"
-    assert mod.output in ("${row.id}", "tasks")
 
 
 def test_every_module_is_called_and_labelled():
@@ -154,8 +169,10 @@ def test_every_module_is_called_and_labelled():
 @pytest.mark.parametrize("process", ["PLAN", *PROCESSES])
 def test_stub_creates_the_output(process):
     mod = MODULES[process]
-    stub = mod.stub.read_text()
-    assert mod.output in stub or mod.stub == mod.script, f"{mod.stub} does not create {mod.output}"
+    output = "tasks" if process == "PLAN" else "${row.id}"
+    assert f"path {output!r}".replace("'", '"') in mod.path.read_text() or f"path '{output}'" in mod.path.read_text() \
+        or f'path("{output}")' in mod.path.read_text()
+    assert output in mod.stub.read_text() or mod.stub == mod.script, f"{mod.stub} does not create {output}"
 
 
 def test_gpu_stages_halve_batch_on_retry():

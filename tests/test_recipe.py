@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers_cli import assert_one_error, run_bin
+from helpers_nextflow import load_modules, render_templates, task_binding
 from helpers_training import tiny_training_set
 
 from mergeir.errors import MergeirError
 from mergeir.experiment import load_experiment
-from mergeir.pipeline.runner import load_modules, render
 from mergeir.pipeline.tasks import plan_tasks
 from mergeir.training.recipe import Recipe, option_flag
 
@@ -112,13 +112,14 @@ def test_plan_hands_each_lora_task_the_experiments_recipe(tmp_path):
     rows, _ = plan_tasks(experiment, dataset="scifact", allow_unpinned="true", library="test")
     expected = experiment.lora.recipe.replace(pooling="mean")
     assert expected.target_modules and expected.precision == "fp16"  # the file's values, not the defaults
-    template = load_modules()["LORA_TRAIN"].script.read_text(encoding="utf-8")
-    writes = template.split("\nlora_train.py", 1)[0] + "\n"  # the here-document, not the training command
-    for row in rows["LORA_TRAIN"]:
+    mod = load_modules()["LORA_TRAIN"]
+    scripts = render_templates([(mod.script, task_binding(mod, row)) for row in rows["LORA_TRAIN"]])
+    for row, script in zip(rows["LORA_TRAIN"], scripts):
         assert "--recipe recipe.json" in row["options"] and "--lora-r" not in row["options"]
         folder = tmp_path / row["id"]
         folder.mkdir()
-        subprocess.run(["bash", "-euo", "pipefail", "-c", render(writes, {"row": row})], cwd=folder, check=True)
+        writes = script.split("\nlora_train.py", 1)[0] + "\n"  # the here-document, not the training command
+        subprocess.run(["bash", "-euo", "pipefail", "-c", writes], cwd=folder, check=True)
         assert Recipe.read(folder / "recipe.json") == expected
 
 

@@ -206,12 +206,34 @@ def test_missing_arms_degrade_to_dashes(tmp_path):
     write_study(tmp_path / "r", arms=("source", "merged"), collections=("scifact",), trials=(1,))
     build_report([tmp_path / "r"], [], tmp_path / "out", n_permutations=100)
     b = _csv(tmp_path / "out" / "table_b_full_lora_vs_merged.csv")
-    assert b[0]["lora"] == "" and b[0]["p_ttest"] == "" and b[0]["merged"] != ""
+    assert b[0]["lora"] == "" and b[0]["merged"] != ""
+    for col in ("t_stat", "p_ttest", "p_ttest_holm", "p_randomization", "p_randomization_holm"):
+        assert b[0][col] == "", col  # no test: no p, and no adjusted p either
     md = (tmp_path / "out" / "table_b_full_lora_vs_merged.md").read_text()
     assert "| — |" in md and "LoRA (full data) result missing for: scifact" in md
     trials = _csv(tmp_path / "out" / "table_c_limited_trials.csv")
     assert trials[0]["lora"] == "" and trials[0]["merged"] != ""
     assert not (tmp_path / "out" / "alpha_heatmap_scifact_train.png").exists()
+
+
+def test_holm_family_is_the_comparisons_made(tmp_path):
+    """A collection without its source result is no comparison: Holm adjusts the others' p over the two tests
+    made, not three (a missing test counted as p = 1 would raise every adjusted p of the table)."""
+    truth = write_study(tmp_path / "r", collections=("scifact", "nfcorpus", "fiqa"), trials=())
+    shutil.rmtree(tmp_path / "r" / "fiqa" / "source")
+    build_report([tmp_path / "r"], [], tmp_path / "out", n_permutations=200, seed=0)
+    rows = {r["collection"]: r for r in _csv(tmp_path / "out" / "table_a_source_vs_merged.csv")}
+    assert sorted(rows) == ["fiqa", "nfcorpus", "scifact"]
+    made = ["nfcorpus", "scifact"]
+    p_t = [stats.ttest_rel(*_pair(truth, (c, "merged", "full", None), (c, "source", None, None))).pvalue
+           for c in made]
+    assert [_f(rows[c]["p_ttest"]) for c in made] == pytest.approx(p_t, rel=1e-5)
+    p_r = np.array([_f(rows[c]["p_randomization"]) for c in made])
+    for col, p in (("p_ttest_holm", np.array(p_t)), ("p_randomization_holm", p_r)):
+        want = _holm_reference(p)
+        assert min(want) < 1  # not clipped: the family size shows
+        assert [_f(rows[c][col]) for c in made] == pytest.approx(list(want), rel=1e-5), col
+    assert all(rows["fiqa"][c] == "" for c in ("p_ttest", "p_ttest_holm", "p_randomization_holm"))
 
 
 def test_inconsistent_inputs_are_one_error(tmp_path):

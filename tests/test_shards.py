@@ -2,6 +2,8 @@
 into the artifact the single run writes (embeddings byte for byte; the grid in content and every point file)."""
 
 import json
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -80,6 +82,48 @@ def test_gather_refuses_incomplete_or_foreign_shards(shards, models, tmp_path):
     assert_one_error(run_bin("gather.py", "embeddings", "--shard", s[0], "--shard", s[1], "--shard",
                              tmp_path / "other" / "s2", "--out", out), "another run")
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("vectors", ["one too many", "only one"])
+def test_gather_refuses_a_shard_whose_vectors_do_not_match_its_rows(shards, tmp_path, vectors):
+    """A shard whose corpus.npy holds another count of vectors than corpus.rows.npy names rows (a broken or
+    mixed-up file): with a single vector numpy would broadcast it into every row of the shard."""
+    from mergeir.shards import gather_embeddings
+
+    s = [tmp_path / f"s{i}" for i in range(3)]
+    for i, d in enumerate(s):
+        shutil.copytree(shards / f"s{i}", d)
+    vec = np.load(s[1] / "corpus.npy")
+    assert len(vec) > 1
+    np.save(s[1] / "corpus.npy", np.concatenate([vec, vec[:1]]) if vectors == "one too many" else vec[:1])
+    with pytest.raises(MergeirError, match=re.escape(str(s[1])) + r"\W+corpus\.npy"):  # names the shard's file
+        gather_embeddings(s, tmp_path / "g")
+    assert not (tmp_path / "g").exists() and leftovers(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def parts(models, tmp_path_factory):
+    """The sweep over GRID as two partial grids, one per alpha_lower (in-process: bin/sweep.py's library call)."""
+    from mergeir.sweep import run_sweep
+
+    root = tmp_path_factory.mktemp("parts")
+    for a in (0.5, 1.0):
+        run_sweep(models["source"], models["domain"], TINY_BEIR, root / f"part{a}", grid=GRID, alpha_lowers=[a],
+                  max_length=64, batch_size=8, device="cpu", log=lambda line: None)
+    return root
+
+
+def test_gather_grid_refuses_an_alpha_lower_swept_by_two_parts(parts, tmp_path):
+    from mergeir.shards import gather_grid
+
+    again = tmp_path / "again"  # the alpha_lower 1 row swept a second time
+    shutil.copytree(parts / "part1.0", again)
+    with pytest.raises(MergeirError, match="alpha_lower 1.0 is in more than one --part"):
+        gather_grid([parts / "part0.5", parts / "part1.0", again], tmp_path / "g")
+    assert not (tmp_path / "g").exists() and leftovers(tmp_path) == []
+    doc = gather_grid([parts / "part1.0", parts / "part0.5"], tmp_path / "g")  # each row once: the whole grid
+    assert [(p["alpha_lower"], p["alpha_upper"]) for p in doc["points"]] == [(0.5, 0.5), (0.5, 1.0), (1.0, 0.5),
+                                                                            (1.0, 1.0)]
 
 
 @pytest.mark.slow

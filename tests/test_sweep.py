@@ -136,6 +136,18 @@ def test_grid_points_equal_the_written_mergekit_merge(grid_dir, models, tmp_path
         _assert_point_equals(grid_dir, code, *_encode_and_score(folder))
 
 
+def test_plain_sweep_path_merges_each_half_with_its_own_alpha(models, tmp_path):
+    """Without the layer-split cache every point is set and encoded whole: point (0.25, 1.0) is the paper's merge
+    with 0.25 below the split, not (1.0, 0.25)."""
+    out = tmp_path / "plain"
+    doc = run_sweep(models["source"], models["domain"], TINY_BEIR, out, grid=GRID, split_layer=SPLIT_LAYER,
+                    alpha_lowers=[0.25], layer_cache=False, device="cpu", log=lambda line: None)
+    assert doc["layer_cache"] is False
+    assert [(p["alpha_lower"], p["alpha_upper"]) for p in doc["points"]] == [(0.25, 0.25), (0.25, 1.0)]
+    merged = write_paper_merge(models["source"], models["domain"], tmp_path / "merged", 0.25, 1.0, SPLIT_LAYER)
+    _assert_point_equals(out, "025_10", *_encode_and_score(merged))
+
+
 def test_sweep_rewrites_only_what_changed(models):
     from mergeir.encoding import load_encoder
     from mergeir.merging import AlphaSweep

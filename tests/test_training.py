@@ -6,6 +6,7 @@ import hashlib
 import json
 import random
 import shlex
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -301,6 +302,28 @@ def test_training_is_deterministic_given_the_seed(tiny, tmp_path):
     ta, tb = load_file(tmp_path / "a" / "adapter_model.safetensors"), load_file(tmp_path / "b" / "adapter_model.safetensors")
     assert ta.keys() == tb.keys() and all(np.array_equal(ta[k], tb[k]) for k in ta)
     assert any(np.abs(v).max() > 0 for k, v in ta.items() if "lora_B" in k)  # B starts at 0: it moved
+
+
+def test_adapter_is_refused_on_a_model_of_the_same_name_with_other_weights(tiny, tmp_path):
+    """The adapter records its base's weights fingerprint: a model with the base's repo id and revision but
+    other weights (a re-upload, a local edit) is refused; the base itself is recognised by it."""
+    from helpers_training import build_tiny_retriever
+    from mergeir.encoding import load_encoder
+    from mergeir.identity import check_adapter_base
+    from mergeir.io import write_json
+    from mergeir.training.trainer import train_lora
+
+    base, other, adapter = tmp_path / "base", tmp_path / "other", tmp_path / "adapter"
+    shutil.copytree(tiny["model"], base)
+    with one_thread():
+        build_tiny_retriever(other, seed=1)  # same tokenizer and shapes, other weights
+        for folder in (base, other):
+            write_json(folder / "provenance.json", {"repo_id": "mergeir/tiny", "revision": "v1"})
+        train_lora(base, tiny["train"], adapter, max_steps=1, recipe=Recipe(**TOY), progress=False)
+        assert check_adapter_base(adapter, base) == "weights fingerprint"
+        with pytest.raises(MergeirError, match="whose weights differ from --model") as err:
+            load_encoder(other, adapter=adapter)  # what encode.py --adapter does
+    assert f"--adapter {adapter} was trained on {base.resolve()}," in str(err.value)
 
 
 def test_lora_train_bad_inputs_leave_nothing(tiny, tmp_path):

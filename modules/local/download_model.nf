@@ -3,13 +3,15 @@
 process DOWNLOAD_MODEL {
     tag "${row.id}"
     label 'process_low'
+    publishDir path: { "${params.outdir}/" + task.ext.publish.replace('{collection}', "${row.collection}") }, mode: params.publish_dir_mode,
+        saveAs: { filename -> filename == 'versions.yml' || (task.ext.intermediate && params.publish_intermediates.toString() != 'true') ? null : filename }
 
     input:
     tuple val(row), path(source, stageAs: 'source')
 
     output:
     tuple val(row), path("${row.id}"), emit: model
-    path 'versions.yml', emit: versions
+    path 'versions.yml', topic: versions
 
     script:
     template 'download_model.sh'

@@ -3,13 +3,15 @@
 process ENCODE {
     tag "${row.id}"
     label 'process_gpu'
+    publishDir path: { "${params.outdir}/" + task.ext.publish.replace('{collection}', "${row.collection}") }, mode: params.publish_dir_mode,
+        saveAs: { filename -> filename == 'versions.yml' || (task.ext.intermediate && params.publish_intermediates.toString() != 'true') ? null : filename }
 
     input:
     tuple val(row), path(adapter, stageAs: 'adapter'), path(collection, stageAs: 'collection'), path(model, stageAs: 'model')
 
     output:
     tuple val(row), path("${row.id}"), emit: embeddings
-    path 'versions.yml', emit: versions
+    path 'versions.yml', topic: versions
 
     script:
     template 'encode.sh'

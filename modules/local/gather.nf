@@ -5,13 +5,15 @@
 process GATHER {
     tag "${row.id}"
     label 'process_low'
+    publishDir path: { "${params.outdir}/" + task.ext.publish.replace('{collection}', "${row.collection}") }, mode: params.publish_dir_mode,
+        saveAs: { filename -> filename == 'versions.yml' || (task.ext.intermediate && params.publish_intermediates.toString() != 'true') ? null : filename }
 
     input:
     tuple val(row), path(parts, stageAs: 'parts/*')
 
     output:
     tuple val(row), path("${row.id}"), emit: gathered
-    path 'versions.yml', emit: versions
+    path 'versions.yml', topic: versions
 
     script:
     template 'gather.sh'

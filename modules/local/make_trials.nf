@@ -4,13 +4,15 @@
 process MAKE_TRIALS {
     tag "${row.id}"
     label 'process_single'
+    publishDir path: { "${params.outdir}/" + task.ext.publish.replace('{collection}', "${row.collection}") }, mode: params.publish_dir_mode,
+        saveAs: { filename -> filename == 'versions.yml' || (task.ext.intermediate && params.publish_intermediates.toString() != 'true') ? null : filename }
 
     input:
     tuple val(row), path(train, stageAs: 'train')
 
     output:
     tuple val(row), path("${row.id}"), emit: trials
-    path 'versions.yml', emit: versions
+    path 'versions.yml', topic: versions
 
     script:
     template 'make_trials.sh'

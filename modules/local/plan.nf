@@ -4,21 +4,17 @@
 process PLAN {
     tag "${experiment.name}"
     label 'process_single'
+    publishDir path: { "${params.outdir}/" + task.ext.publish }, mode: params.publish_dir_mode,
+        saveAs: { filename -> filename == 'versions.yml' || (task.ext.intermediate && params.publish_intermediates.toString() != 'true') ? null : filename }
     cache false
 
     input:
-    path experiment
-    val dataset
-    val settings
-    val alpha_selection
-    val allow_unpinned
-    val device
-    val encode_shards
-    val sweep_shards
+    path experiment, stageAs: 'experiment.yaml'  // a fixed name: the user's file name never reaches the shell
+    val plan_params                               // JSON object of the run's params (main.nf), read by plan.py
 
     output:
     path 'tasks', emit: tasks
-    path 'versions.yml', emit: versions
+    path 'versions.yml', topic: versions
 
     script:
     template 'plan.sh'

@@ -3,6 +3,8 @@
 process REPORT {
     tag "${row.id}"
     label 'process_low'
+    publishDir path: { "${params.outdir}/" + task.ext.publish.replace('{collection}', "${row.collection}") }, mode: params.publish_dir_mode,
+        saveAs: { filename -> filename == 'versions.yml' || (task.ext.intermediate && params.publish_intermediates.toString() != 'true') ? null : filename }
 
     input:
     val row
@@ -11,7 +13,7 @@ process REPORT {
 
     output:
     path "${row.id}", emit: report
-    path 'versions.yml', emit: versions
+    path 'versions.yml', topic: versions
 
     script:
     template 'report.sh'

@@ -4,14 +4,15 @@
 process SELECT_ALPHA {
     tag "${row.id}"
     label 'process_single'
+    publishDir path: { "${params.outdir}/" + task.ext.publish.replace('{collection}', "${row.collection}") }, mode: params.publish_dir_mode,
+        saveAs: { filename -> filename == 'versions.yml' || (task.ext.intermediate && params.publish_intermediates.toString() != 'true') ? null : filename }
 
     input:
     tuple val(row), path(grid, stageAs: 'grid'), path(train, stageAs: 'train')
-    path tasks, stageAs: 'tasks'
 
     output:
     tuple val(row), path("${row.id}"), emit: chosen
-    path 'versions.yml', emit: versions
+    path 'versions.yml', topic: versions
 
     script:
     template 'select_alpha.sh'

@@ -25,19 +25,28 @@ def alpha_code(alpha: float) -> str:
     return repr(float(alpha)).replace(".", "")
 
 
-def parse_grid(text: str | Sequence[float]) -> list[float]:
-    """'0,0.25,0.5' -> [0.0, 0.25, 0.5]: each within [0, 1], no duplicates, kept in the given order."""
+def same_alpha(a: float, b: float) -> bool:
+    """The one equality of alphas in a grid (sweep.py, shards.py, the experiment's merge.grid): math.isclose's
+    default relative tolerance 1e-9, so 0.5 and 0.5 + 1e-11 are one grid point, never two."""
+    return math.isclose(a, b)
+
+
+def parse_grid(text: str | Sequence[float], what: str = "--grid") -> list[float]:
+    """'0,0.25,0.5' -> [0.0, 0.25, 0.5]: each within [0, 1], no duplicates (same_alpha), kept in the given order.
+    what: the option or key the values came from, for the message."""
     items = text.split(",") if isinstance(text, str) else list(text)
     out: list[float] = []
     for item in items:
         try:
             a = float(item)
         except (TypeError, ValueError):
-            raise MergeirError(f"--grid: {item!r} is not a number") from None
-        check_alpha(a, "--grid value")
-        if any(math.isclose(a, b) for b in out):
-            raise MergeirError(f"--grid: {a} appears twice")
+            raise MergeirError(f"{what}: {item!r} is not a number") from None
+        check_alpha(a, f"{what} value")
+        same = next((b for b in out if same_alpha(a, b)), None)
+        if same is not None:
+            twice = "appears twice" if a == same else f"and {same!r} are one alpha (relative tolerance 1e-9)"
+            raise MergeirError(f"{what}: {a!r} {twice}")
         out.append(a)
     if not out:
-        raise MergeirError("--grid is empty")
+        raise MergeirError(f"{what} is empty")
     return out

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
+import os
+import re
 import signal
 import sys
 from enum import Enum
@@ -18,6 +21,7 @@ except ImportError:  # pragma: no cover
 
 from .dtypes import DTYPES
 from .errors import MergeirError, OutOfMemory
+from .io import free_bytes, is_no_space, size_text
 from .training.recipe import RECIPE_FIELDS, field_type, option_flag
 
 EXIT_BAD_INPUT = 2
@@ -55,7 +59,8 @@ def attempt_option():
     """`--attempt N`: the pipeline's try of this task (Nextflow's task.attempt); see `batch_for_attempt`."""
     return typer.Option(1, "--attempt", min=1,
                         help="the pipeline's try number: --batch-size is halved for each earlier try (a retry after "
-                             "running out of memory)")
+                             "running out of memory; an encoding shard keeps its run's batches and computes each "
+                             "in halves)")
 
 
 def batch_for_attempt(batch_size: int, attempt: int) -> int:
@@ -156,6 +161,36 @@ def _is_cuda_oom(e: BaseException) -> bool:
         return False
 
 
+def _chain(e: BaseException | None):
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _no_space_message(e: BaseException) -> str:
+    """One line for a full file system that no atomic output turned into a MergeirError: the file named by the
+    OS error (if any) and the space left there."""
+    named = next((x for x in _chain(e) if isinstance(x, OSError) and x.filename), None)
+    if named is None:
+        return f"No space left on device ({' '.join(str(e).split())[:300]})"
+    where = os.path.dirname(os.path.abspath(named.filename2 or named.filename))
+    return (f"{named.filename2 or named.filename}: No space left on device ({size_text(free_bytes(where))} free on "
+            f"the file system of {where}); free some space or write --out elsewhere")
+
+
+def _symlink_loop_message(e: BaseException) -> str | None:
+    """One line for a symlink loop met outside the output guard (Python's RuntimeError, or ELOOP)."""
+    for x in _chain(e):
+        path = x.filename if isinstance(x, OSError) and x.errno == errno.ELOOP else None
+        m = re.match(r"Symlink loop from (.*)$", str(x)) if isinstance(x, RuntimeError) else None
+        path = m.group(1).strip("'\"") if m else path
+        if path:
+            return f"{path}: a symlink loop (a link that leads back to itself); remove the link or give another path"
+    return None
+
+
 def run(app: typer.Typer, argv: list[str] | None = None) -> None:
     """Run a typer app; usage errors and MergeirError become one stderr line and exit 2; CUDA OOM exits 75;
     SIGINT and SIGTERM clean up and exit 128 + the signal number (130, 143) after one `error:` line."""
@@ -190,6 +225,11 @@ def _run(command, argv: list[str] | None) -> None:
     except Exception as e:  # noqa: BLE001 - last resort: keep the one-line contract
         if _is_cuda_oom(e):
             fail(f"CUDA out of memory ({str(e).splitlines()[0]}); retry with a smaller --batch-size", EXIT_OOM)
+        if is_no_space(e):  # a file system filled up outside an atomic output (which names --out itself)
+            fail(_no_space_message(e))
+        loop = _symlink_loop_message(e)
+        if loop:
+            fail(loop)
         raise
     if isinstance(rv, int) and rv:
         raise SystemExit(rv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from .errors import MergeirError
+from .errors import MergeirError, NoSpace
 
 
 # ---------------------------------------------------------------- the output contract
@@ -73,18 +74,35 @@ def _flat_inputs(inputs: Inputs | None) -> Iterator[tuple[str, Path]]:
                 yield option, Path(v)
 
 
+def resolved(path: str | os.PathLike, option: str) -> Path:
+    """`path` with symlinks resolved; a symlink loop (or a path that cannot be resolved) is one error naming
+    `option` and the path, not Python's RuntimeError."""
+    path = Path(path)
+    try:
+        return path.resolve()
+    except RuntimeError:  # Python 3.11: "Symlink loop from ..."
+        raise MergeirError(f"{option} {path}: a symlink loop (a link that leads back to itself); remove the link or "
+                           "give another path") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise MergeirError(f"{option} {path}: a symlink loop (a link that leads back to itself); remove the link "
+                               "or give another path") from None
+        raise MergeirError(f"{option} {path}: cannot resolve it ({e.strerror})") from None
+
+
 def check_output_path(out: str | os.PathLike, inputs: Inputs | None = None, option: str = "--out") -> Path:
     """Refuse an output path that would destroy something: '.', '..', '', the current folder or one of its
-    parents, an input, a folder holding an input, or a path inside an input (symlinks resolved)."""
+    parents, an input, a folder holding an input, or a path inside an input (symlinks resolved; a symlink loop is
+    refused, naming the option)."""
     out = Path(out)
     if out.name in ("", ".", ".."):
         raise MergeirError(f"{option} {str(out)!r}: name a new folder or file (not '.', '..' or an empty path)")
-    real = out.resolve()
+    real = resolved(out, option)
     cwd = Path.cwd().resolve()
     if real == cwd or real in cwd.parents:
         raise MergeirError(f"{option} {out} is the current folder or one of its parents; name a new folder")
     for name, p in _flat_inputs(inputs):
-        rp = p.resolve()
+        rp = resolved(p, name)
         if real == rp:
             raise MergeirError(f"{option} {out} is the input {name} {p}: writing it would destroy that input")
         if rp in real.parents:
@@ -124,10 +142,139 @@ def check_replaceable(out: Path, stage: Stage | None, force: bool, option: str =
 
 def check_output_file(out: str | os.PathLike, *, stage: Stage | None, inputs: Inputs | None = None,
                       force: bool = False, option: str = "--out") -> Path:
-    """The output contract for a stage that writes one file (then written with atomic_write_text)."""
+    """The output contract for a stage that writes one file (then written with atomic_write_text, which checks
+    again right before its rename, and before it writes the stage's marker, that nothing else appeared there)."""
     out = check_output_path(out, inputs, option)
     check_replaceable(out, stage, force, option, file=True)
+    guard = _Guard(out, stage, force, option, inputs, _identity(out), file=True)
+    _FILE_GUARDS[_key(out)] = guard
+    if stage is not None and "{name}" in stage.marker and stage.marker_path(out) != out:
+        _FILE_GUARDS[_key(stage.marker_path(out))] = guard
     return out
+
+
+# ---------------------------------------------------------------- checked again at the end (races)
+# The guard runs when a stage starts; a long stage (a 7B encode) gives another process hours to create a folder
+# or file at the same --out. The final rename checks again, so another stage's output that appeared meanwhile is
+# refused, not replaced (--force covers what was there when the stage started, not what appeared since).
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """(device, inode, ctime): a folder or file recreated at the same path (even on a recycled inode), or
+    changed, differs."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
+@dataclass
+class _Guard:
+    out: Path
+    stage: Stage | None
+    force: bool
+    option: str
+    inputs: Inputs | None
+    identity: tuple[int, int, int] | None  # what was at `out` when the stage started (None: nothing)
+    file: bool = False
+
+    def recheck(self) -> tuple[int, int, int] | None:
+        """Refuse, before the rename, an `out` that is no longer what the stage was allowed to replace; returns
+        the identity of what is there now (None: nothing)."""
+        check_output_path(self.out, self.inputs, self.option)
+        now = _identity(self.out)
+        if now is None or self.stage is None:
+            return now
+        force = self.force and now == self.identity  # --force was given for what existed at the start
+        try:
+            check_replaceable(self.out, self.stage, force, self.option, file=self.file)
+        except MergeirError:
+            when = "was created" if self.identity is None else "was replaced or changed"
+            mark = self.stage.marker_path(self.out).name
+            raise MergeirError(
+                f"{self.option} {self.out} {when} by another process while this {self.stage.name} stage ran, and is "
+                f"not a previous {self.stage.name} output (no {mark} naming that stage); left it alone, nothing "
+                f"written: remove it and run again, or write {self.option} elsewhere") from None
+        return now
+
+
+_FILE_GUARDS: dict[str, _Guard] = {}
+
+
+def _key(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def _file_guard(path: Path) -> _Guard | None:
+    """The guard of the single-file output `path` is (or is the marker of); used once, then forgotten."""
+    guard = _FILE_GUARDS.get(_key(path))
+    if guard is not None:
+        for k in [k for k, g in _FILE_GUARDS.items() if g is guard]:
+            del _FILE_GUARDS[k]
+    return guard
+
+
+def _output_of(path: Path) -> Path:
+    """The guarded output a file written at `path` belongs to (itself, its marker, a temporary beside it)."""
+    for guard in _FILE_GUARDS.values():
+        o = guard.out
+        if _key(path) == _key(o) or (path.parent == o.parent and path.name.startswith(f".{o.name}.tmp-")):
+            return o
+        if guard.stage is not None and _key(path) == _key(guard.stage.marker_path(o)):
+            return o
+    return path
+
+
+# ---------------------------------------------------------------- a full file system
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# libraries that report it in their own exception types: safetensors (Rust io::Error), torch's stream writer
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+_NO_SPACE_TEXT = ("no space left on device", "disk quota exceeded", "os error 28", "storagefull",
+                  "os error 122", "filesystemquotaexceeded")
+
+
+def is_no_space(e: BaseException | None) -> bool:
+    """Whether `e`, or an exception it was raised from or while handling, says the file system is full."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _NO_SPACE_ERRNOS:
+            return True
+        if isinstance(e, OSError) and e.errno is None and _SHORT_WRITE.search(str(e)):
+            return True  # numpy's tofile: "1536 requested and 992 written", the errno lost
+        if not isinstance(e, OSError) and any(t in str(e).lower() for t in _NO_SPACE_TEXT):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def size_text(n: int | None) -> str:
+    if n is None:
+        return "an unknown amount"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def free_bytes(path: str | os.PathLike) -> int | None:
+    """Bytes an unprivileged writer may still use on the file system holding `path` (None: cannot tell)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return total
 
 
 def _host() -> str:
@@ -215,36 +362,76 @@ def atomic_dir(out: str | os.PathLike, *, stage: Stage | None = None, inputs: In
     A crashed task therefore never leaves a folder that looks finished (Nextflow -resume trusts what exists).
     Before anything is written, `check_output_path` guards the inputs, and an existing `out` must be empty,
     carry `stage`'s marker or be overridden by `force` (stage None: any folder is replaced, as before).
-    An existing `out` is only replaced once the new one is complete.
+    Right before the rename the same checks run again: a folder another process created at `out` meanwhile is
+    refused (MergeirError), not replaced (--force covers only what was there when the stage started).
+    An existing `out` is only replaced once the new one is complete. A file system that fills up is one
+    MergeirError (NoSpace) naming `out` and the space it needed, its temporary folder removed.
     """
     out = check_output_path(out, inputs)
     check_replaceable(out, stage, force)
+    guard = _Guard(out, stage, force, "--out", inputs, _identity(out))
     _check_parent_writable(out)
     for kind in ("tmp", "old"):
         remove_stale(out.parent, f".{out.name}.{kind}-")
-    tmp = owned_tempdir(out.parent, f".{out.name}.tmp-")
+    try:
+        tmp = owned_tempdir(out.parent, f".{out.name}.tmp-")
+    except OSError as e:
+        if is_no_space(e):
+            raise _dir_no_space(out, 0) from None
+        raise
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700: other users/containers must read the result
     try:
         yield tmp
-        if out.exists() or out.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{owner_tag()}", dir=out.parent))
-            try:
-                os.replace(out, old / "x")
-            except BaseException:
-                old.rmdir()
-                raise
-            try:
-                os.replace(tmp, out)
-            except BaseException:  # put the previous output back: never leave `out` missing
-                os.replace(old / "x", out)
-                old.rmdir()
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
+        _publish(tmp, out, guard)
+    except BaseException as e:
+        written = _tree_bytes(tmp) if is_no_space(e) else 0
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_no_space(e) and (not isinstance(e, MergeirError) or isinstance(e, NoSpace)):
+            raise _dir_no_space(out, written) from None
         raise
+
+
+def _dir_no_space(out: Path, written: int) -> NoSpace:
+    free = free_bytes(out.parent)  # the temporary folder is removed: what this stage had to work with
+    reached = f" (it had reached {size_text(written)} when that filled up)" if written else ""
+    return NoSpace(f"--out {out}: No space left on device: the output needs more than the {size_text(free)} free "
+                   f"on the file system of {out.parent}{reached}; free some space or write --out elsewhere", out)
+
+
+def _publish(tmp: Path, out: Path, guard: _Guard) -> None:
+    """Rename the finished `tmp` to `out`, after checking `out` again (the guard); a previous output is moved
+    aside first and removed only once the new one is in place."""
+    now = guard.recheck()
+    if now is None:
+        try:
+            os.replace(tmp, out)
+        except OSError as e:  # something appeared at `out` after the check: a folder that is not empty, a file
+            if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise MergeirError(f"--out {out} was created by another process while this stage ran; left it "
+                                   "alone, nothing written") from None
+            raise
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{owner_tag()}", dir=out.parent))
+    try:
+        os.replace(out, old / "x")
+    except BaseException:
+        old.rmdir()
+        raise
+    try:
+        moved = _identity(old / "x")
+        if moved is None or moved[:2] != now[:2]:  # replaced between the check and the move: put it back
+            os.replace(old / "x", out)
+            old.rmdir()
+            raise MergeirError(f"--out {out} was replaced by another process while this stage ran; left it alone, "
+                               "nothing written")
+        os.replace(tmp, out)
+    except MergeirError:
+        raise
+    except BaseException:  # put the previous output back: never leave `out` missing
+        os.replace(old / "x", out)
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:
@@ -254,20 +441,34 @@ def _umask() -> int:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a file via a temp file + rename, so readers never see half a file."""
+    """Write a file via a temp file + rename, so readers never see half a file. A file system that fills up is
+    one NoSpace error naming the file (or the guarded output it belongs to) and the bytes it needed. A file
+    guarded by `check_output_file` (or its marker) is checked again right before the rename."""
     path = Path(path)
     _check_parent_writable(path)
     prefix = f".{path.name}.tmp-"
     remove_stale(path.parent, prefix)
-    fd, tmp = tempfile.mkstemp(prefix=prefix + owner_tag(), dir=path.parent)
+    data = text.encode("utf-8")
+    tmp = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        fd, tmp = tempfile.mkstemp(prefix=prefix + owner_tag(), dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+        guard = _file_guard(path)
+        if guard is not None:
+            guard.recheck()
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as e:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if is_no_space(e) and not isinstance(e, MergeirError):
+            target = _output_of(path)
+            what = "" if target == path else f" (writing {path.name})"
+            raise NoSpace(f"{target}: No space left on device{what}: it needs {size_text(len(data))}, the file system "
+                          f"of {path.parent} has {size_text(free_bytes(path.parent))} free; free some space or write "
+                          "it elsewhere", target) from None
         raise
 
 

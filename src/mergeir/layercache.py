@@ -85,6 +85,15 @@ def chunks(batches: list, hidden_size: int, itemsize: int, budget_bytes: int) ->
     return [c for c in out if c]
 
 
+def cache_chunks(prepared, hidden_size: int, itemsize: int, budget_bytes: int) -> list[list]:
+    """The chunks `encode_uppers` runs: every (side, Rows) batch of the prepared split, queries first, cut by
+    `chunks` (public so that a test can see the cache's memory plan)."""
+    sides = {"queries": prepared.queries, "corpus": prepared.corpus}
+    batches = [(side, Rows(ids, mask, idx))
+               for side, p in sides.items() for (ids, mask), idx in zip(p.batches, p.index)]
+    return chunks(batches, hidden_size, itemsize, budget_bytes)
+
+
 def encode_uppers(model, sweep, prepared, alpha_lower: float, uppers: Sequence[float], budget_bytes: int,
                   progress: bool = False) -> dict[float, tuple[np.ndarray, np.ndarray]]:
     """{alpha_upper: (query embeddings, document embeddings)} of the points (alpha_lower, alpha_upper), visiting
@@ -97,8 +106,6 @@ def encode_uppers(model, sweep, prepared, alpha_lower: float, uppers: Sequence[f
     k, n = sweep.split_layer, sweep.source.num_layers
     pooling = prepared.queries.pooling
     sides = {"queries": prepared.queries, "corpus": prepared.corpus}
-    batches = [(side, Rows(ids, mask, idx))
-               for side, p in sides.items() for (ids, mask), idx in zip(p.batches, p.index)]
     dim = int(body.config.hidden_size)
     out = {au: {side: np.empty((p.n, dim), dtype=np.float32) for side, p in sides.items()} for au in uppers}
 
@@ -113,8 +120,8 @@ def encode_uppers(model, sweep, prepared, alpha_lower: float, uppers: Sequence[f
 
     run_lower, run_upper = Halving(lower), Halving(upper)
     order = list(uppers)
-    parts = chunks(batches, dim, sweep.dtype.itemsize, budget_bytes)
-    total = sum(len(r) for _, r in batches) * (1 + len(order))
+    parts = cache_chunks(prepared, dim, sweep.dtype.itemsize, budget_bytes)
+    total = sum(len(r) for part in parts for _, r in part) * (1 + len(order))
     bar = tqdm(total=total, desc=f"alpha_lower {alpha_lower}", unit="text", file=sys.stderr, disable=not progress,
                leave=False)
     was_training = body.training

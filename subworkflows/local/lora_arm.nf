@@ -1,5 +1,5 @@
 // The LoRA baseline: one adapter per (collection, setting, trial) on the source retriever.
-include { taskRows; withInputs; artifacts } from './utils'
+include { taskRows; withInputs; artifactsOf } from './utils'
 include { LORA_TRAIN } from '../../modules/local/lora_train'
 
 workflow LORA_ARM {
@@ -10,7 +10,8 @@ workflow LORA_ARM {
     main:
     LORA_TRAIN(withInputs(taskRows(tasks, 'LORA_TRAIN'), ['deepspeed_config', 'model', 'train'], available))
 
+    artifacts = artifactsOf(LORA_TRAIN.out.adapter)  // [id, adapter folder]
+
     emit:
-    artifacts = artifacts(LORA_TRAIN.out.adapter)  // [id, adapter folder]
-    versions  = LORA_TRAIN.out.versions
+    artifacts
 }

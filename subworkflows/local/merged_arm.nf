@@ -2,7 +2,7 @@
 // SELECT_ALPHA, whose plan.py chosen adds that alpha's MERGE/ENCODE/EVALUATE rows: the one run-time edge).
 // Equal merges are one task: rows are keyed by (source, domain, alpha) and kept once. With --sweep_shards N
 // the grid runs as N SWEEP_PART tasks (groups of alpha_lower values) joined by GATHER_GRID into one grid.
-include { taskRows; withInputs; withParts; artifacts } from './utils'
+include { taskRows; withInputs; withParts; artifactsOf } from './utils'
 include { SWEEP                 } from '../../modules/local/sweep'
 include { SWEEP as SWEEP_PART   } from '../../modules/local/sweep'
 include { GATHER as GATHER_GRID } from '../../modules/local/gather'
@@ -17,19 +17,24 @@ workflow MERGED_ARM {
     main:
     SWEEP(withInputs(taskRows(tasks, 'SWEEP'), ['collection', 'domain', 'source'], available))
     SWEEP_PART(withInputs(taskRows(tasks, 'SWEEP_PART'), ['collection', 'domain', 'source'], available))
-    GATHER_GRID(withParts(taskRows(tasks, 'GATHER_GRID'), 'parts', artifacts(SWEEP_PART.out.grid)))
+    GATHER_GRID(withParts(taskRows(tasks, 'GATHER_GRID'), 'parts', artifactsOf(SWEEP_PART.out.grid)))
     ch_grid_dirs = SWEEP.out.grid.mix(GATHER_GRID.out.gathered)
-    ch_grids = artifacts(ch_grid_dirs)
-    SELECT_ALPHA(withInputs(taskRows(tasks, 'SELECT_ALPHA'), ['grid', 'train'], available.mix(ch_grids)), tasks)
+    ch_grids = artifactsOf(ch_grid_dirs)
+    SELECT_ALPHA(withInputs(taskRows(tasks, 'SELECT_ALPHA'), ['grid', 'train'], available.mix(ch_grids)))
     ch_chosen = SELECT_ALPHA.out.chosen.map { _row, dir -> dir }
     ch_merge_rows = taskRows(tasks, 'MERGE').mix(taskRows(ch_chosen, 'MERGE')).unique { row -> row.id }
     MERGE(withInputs(ch_merge_rows, ['domain', 'source'], available))
 
-    emit:
-    artifacts = artifacts(MERGE.out.model)          // [id, merged model]
+    artifacts = artifactsOf(MERGE.out.model)          // [id, merged model]
     grids     = ch_grid_dirs.map { _row, dir -> dir }  // path: whole grids only (REPORT's heatmaps)
     encode    = taskRows(ch_chosen, 'ENCODE')           // rows added by the grid-chosen alphas
     gather    = taskRows(ch_chosen, 'GATHER_EMBEDDINGS')
     evaluate  = taskRows(ch_chosen, 'EVALUATE')
-    versions  = SWEEP.out.versions.mix(SWEEP_PART.out.versions, GATHER_GRID.out.versions, SELECT_ALPHA.out.versions, MERGE.out.versions)
+
+    emit:
+    artifacts
+    grids
+    encode
+    gather
+    evaluate
 }

@@ -1,6 +1,6 @@
 // Encode every model once (with --encode_shards N: N ENCODE tasks per model, joined by GATHER_EMBEDDINGS),
 // score every task, and build the report from all of it.
-include { taskRows; withInputs; withParts; artifacts } from './utils'
+include { taskRows; withInputs; withParts; artifactsOf } from './utils'
 include { ENCODE                      } from '../../modules/local/encode'
 include { GATHER as GATHER_EMBEDDINGS } from '../../modules/local/gather'
 include { EVALUATE } from '../../modules/local/evaluate'
@@ -17,13 +17,14 @@ workflow SCORING {
 
     main:
     ENCODE(withInputs(taskRows(tasks, 'ENCODE').mix(encode_rows).unique { row -> row.id }, ['adapter', 'collection', 'model'], available))
-    ch_shards = artifacts(ENCODE.out.embeddings)
+    ch_shards = artifactsOf(ENCODE.out.embeddings)
     GATHER_EMBEDDINGS(withParts(taskRows(tasks, 'GATHER_EMBEDDINGS').mix(gather_rows).unique { row -> row.id }, 'parts', ch_shards))
-    ch_embeddings = ch_shards.mix(artifacts(GATHER_EMBEDDINGS.out.gathered))
+    ch_embeddings = ch_shards.mix(artifactsOf(GATHER_EMBEDDINGS.out.gathered))
     EVALUATE(withInputs(taskRows(tasks, 'EVALUATE').mix(evaluate_rows), ['collection', 'embeddings'], available.mix(ch_embeddings)))
     REPORT(taskRows(tasks, 'REPORT'), EVALUATE.out.results.map { _row, dir -> dir }.collect(), grids.collect().ifEmpty([]))
 
+    report = REPORT.out.report
+
     emit:
-    report   = REPORT.out.report
-    versions = ENCODE.out.versions.mix(GATHER_EMBEDDINGS.out.versions, EVALUATE.out.versions, REPORT.out.versions)
+    report
 }

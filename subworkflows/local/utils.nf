@@ -10,7 +10,7 @@ def taskRows(tasks, String process) {
 
 // [row, artifact of each named input...]; an input the row leaves null gets [] (nothing staged).
 def withInputs(rows, List names, artifacts) {
-    def none = artifacts.mix(channel.of(['none', []]))
+    def none = artifacts.mix(Channel.of(['none', []]))
     return names.inject(rows.map { row -> [row] }) { items, name ->
         items.map { item -> [item[0].inputs[name] ?: 'none', item] }
             .combine(none, by: 0)
@@ -19,7 +19,7 @@ def withInputs(rows, List names, artifacts) {
 }
 
 // [artifact id, path] for everything a process wrote: row.produces maps id -> path inside its output folder.
-def artifacts(out) {
+def artifactsOf(out) {
     return out.flatMap { row, dir -> row.produces.collect { id, sub -> [id, sub ? dir.resolve(sub) : dir] } }
 }
 

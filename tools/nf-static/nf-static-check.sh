@@ -42,7 +42,8 @@ dag_check() { local out; out=$(G "$HERE/nfdag.groovy" . 2>&1) || { echo "$out"; 
 mapfile -t DF < <(find . \( -name work -o -name .git -o -name .venv -o -name node_modules \) -prune -o -type f \( -name 'Dockerfile' -o -name 'Dockerfile.*' -o -name '*.Dockerfile' \) -print | sort)
 for f in "${DF[@]}"; do check "hadolint $f" "$TOOLS/venv/bin/hadolint" --no-color --failure-threshold "${HADOLINT_THRESHOLD:-warning}" "$f"; done
 if [ -f nextflow_schema.json ] && [ -f nextflow.config ]; then
-  schema_check() { G "$HERE/config_json.groovy" nextflow.config > "$TOOLS/config.json" && "$TOOLS/venv/bin/python" "$HERE/schema_check.py" nextflow_schema.json "$TOOLS/config.json"; }
+  # the params as the engine resolves them (NEXTFLOW: the pinned engine, scripts/install_nextflow.sh)
+  schema_check() { NXF_OFFLINE=true "${NEXTFLOW:-nextflow}" config -o json . > "$TOOLS/config.json" && "$TOOLS/venv/bin/python" "$HERE/schema_check.py" nextflow_schema.json "$TOOLS/config.json"; }
   check "nextflow_schema.json vs nextflow.config params" schema_check
 fi
 echo "$pass passed, $fail failed"

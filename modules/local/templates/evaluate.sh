@@ -1,2 +1,2 @@
-evaluate.py --embeddings ${embeddings} --collection ${collection} --out ${row.id} ${row.options} ${task.ext.args}
+evaluate.py --embeddings ${embeddings} --collection ${collection} --out ${row.id} ${row.options} ${task.ext.args ?: ''}
 versions.py --process ${task.process} --out versions.yml

@@ -1,2 +1,2 @@
-make_tiny.py models --collection ${collection} --out ${row.id} ${row.options} ${task.ext.args}
+make_tiny.py models --collection ${collection} --out ${row.id} ${row.options} ${task.ext.args ?: ''}
 versions.py --process ${task.process} --out versions.yml

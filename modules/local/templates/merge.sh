@@ -1,2 +1,2 @@
-merge.py --source ${source} --domain ${domain} --out ${row.id} ${row.options} ${task.ext.args}
+merge.py --source ${source} --domain ${domain} --out ${row.id} ${row.options} ${task.ext.args ?: ''}
 versions.py --process ${task.process} --out versions.yml

@@ -1,2 +1,5 @@
-plan.py tasks --experiment ${experiment} --out tasks --dataset '${dataset}' --settings '${settings}' --alpha-selection '${alpha_selection}' --allow-unpinned '${allow_unpinned}' --device '${device}' --encode-shards '${encode_shards}' --sweep-shards '${sweep_shards}' --no-check-paths
+cat > params.json <<'MERGEIR_PARAMS'
+${plan_params}
+MERGEIR_PARAMS
+plan.py tasks --experiment experiment.yaml --params params.json --out tasks --no-check-paths
 versions.py --process ${task.process} --out versions.yml

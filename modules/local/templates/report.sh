@@ -1,2 +1,2 @@
-report.py build --results results --out ${row.id} ${row.options} ${task.ext.args}
+report.py build --results results --out ${row.id} ${row.options} ${task.ext.args ?: ''}
 versions.py --process ${task.process} --out versions.yml

@@ -1,2 +1,2 @@
-sweep.py --source ${source} --domain ${domain} --collection ${collection} --out ${row.id} --attempt ${task.attempt} ${row.options} ${task.ext.args}
+sweep.py --source ${source} --domain ${domain} --collection ${collection} --out ${row.id} --attempt ${task.attempt} ${row.options} ${task.ext.args ?: ''}
 versions.py --process ${task.process} --out versions.yml

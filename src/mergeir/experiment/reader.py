@@ -4,6 +4,7 @@ dotted key at fault (`collections.scifact.trials.full.full.alpha[0]: ...`)."""
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -11,10 +12,32 @@ from typing import NoReturn
 from ..errors import MergeirError
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+MAX_COUNT = 2**31 - 1  # the largest count (steps, queries, lengths, layers, ...) a file may give
+MAX_SEED = 2**32 - 1  # seeds every RNG downstream takes (numpy's legacy range; torch takes 64 bits)
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlong = 60
 
 
 def _names(types) -> tuple:
     return types if isinstance(types, tuple) else (types,)
+
+
+def short(value) -> str:
+    """A value as an error message shows it: at most a line, whatever the file holds (a 4000-digit number, a
+    list nested a hundred deep)."""
+    return _REPR.repr(value)
+
+
+def dotted(where: str, key) -> str:
+    """`where.key` for a message, a very long key cut short."""
+    text = str(key)
+    return f"{where}.{text if len(text) <= 40 else text[:30] + f'...({len(text)} characters)'}"
+
+
+def listed(keys) -> list:
+    """Keys in a stable order for a message, whatever their YAML types (null, 1 and 'a' do not compare)."""
+    return sorted(keys, key=lambda k: (type(k).__name__, str(k)))
 
 
 class Reader:
@@ -33,12 +56,12 @@ class Reader:
         """Refuse keys outside `allowed`: a misspelt key silently keeping its default would change a result."""
         unknown = set(node) - set(allowed)
         if unknown:
-            self.fail(where, f"unknown {what} {sorted(unknown)}")
+            self.fail(where, f"unknown {what} {short(listed(unknown))} (known: {', '.join(allowed)})")
 
     def entries(self, node: dict, where: str, what: str) -> Iterator[tuple[str, dict, str]]:
         """(key, mapping, dotted where) for each entry of a keyed section such as models: or collections:."""
         for key, value in self.mapping(node, where).items():
-            at = f"{where}.{key}"
+            at = dotted(where, key)
             if not isinstance(key, str) or not KEY.match(key):
                 self.fail(at, f"{what} keys are lower-case words (a-z, 0-9, -, _)")
             yield key, self.mapping(value, at), at
@@ -55,22 +78,38 @@ class Reader:
         else:  # YAML's true is not a number
             ok = isinstance(value, types) and not isinstance(value, bool)
         if not ok:
-            self.fail(at, f"expected {'/'.join(t.__name__ for t in _names(types))}, got {value!r}")
+            self.fail(at, f"expected {'/'.join(t.__name__ for t in _names(types))}, got {short(value)}")
         return value
 
     def choice(self, node: dict, key: str, where: str, choices, *, default=None) -> str:
         value = self.get(node, key, where, str, required=default is None, default=default)
         if value not in choices:
-            self.fail(f"{where}.{key}", f"{value!r} is not one of {', '.join(choices)}")
+            self.fail(f"{where}.{key}", f"{short(value)} is not one of {', '.join(choices)}")
         return value
 
     def alpha(self, value, where: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-            self.fail(where, f"alpha must be a number in [0, 1], got {value!r}")
+            self.fail(where, f"alpha must be a number in [0, 1], got {short(value)}")
         return float(value)
 
     def positive_int(self, node: dict, key: str, where: str, *, required=True, default=None):
         value = self.get(node, key, where, int, required=required, default=default)
         if value is not None and value < 1:
-            self.fail(f"{where}.{key}", f"must be >= 1, got {value}")
+            self.fail(f"{where}.{key}", f"must be >= 1, got {short(value)}")
+        if value is not None and value > MAX_COUNT:
+            self.fail(f"{where}.{key}", f"must be at most {MAX_COUNT}, got {short(value)}")
+        return value
+
+    def seed(self, node: dict, key: str, where: str, *, default: int = 0) -> int:
+        """A seed: a negative one would draw what its absolute value draws (random.Random(-5) == Random(5))."""
+        value = self.get(node, key, where, int, required=False, default=default)
+        if not 0 <= value <= MAX_SEED:
+            self.fail(f"{where}.{key}", f"a seed must be within [0, {MAX_SEED}], got {short(value)}")
+        return value
+
+    def local_path(self, node: dict, key: str, where: str, folder: Path | None, *, required=False) -> str | None:
+        """A path written relative to the experiment file; with `folder` (the file's real folder) it must exist."""
+        value = self.get(node, key, where, str, required=required)
+        if value is not None and folder is not None and not (folder / value).exists():
+            self.fail(f"{where}.{key}", f"{short(value)} does not exist (relative to {folder})")
         return value

@@ -7,15 +7,18 @@ import math
 import re
 from pathlib import Path
 
+from ..alphas import parse_grid, same_alpha
 from ..collections.upstream import PRESETS
 from ..dtypes import DTYPES
+from ..errors import MergeirError
 from ..training.recipe import Recipe
-from .reader import KEY, Reader
+from .reader import KEY, Reader, dotted, short
 from .specs import (COMMIT, MERGE_METHODS, POOLINGS, SETTINGS, CollectionSpec, EncodingSpec, EvaluationSpec,
                     LoraSpec, MergeSpec, ModelSpec, SettingSpec, TinySpec, TrialSpec)
 
 DOWNLOADS = (*PRESETS, "beir")  # "beir": a local BEIR folder or zip named by `path:`
 MODEL_KEYS = ("repo_id", "revision", "layout", "tiny", "source", "revision_evidence")
+DOWNLOADED_ONLY = ("repo_id", "revision", "source")  # a tiny model is built by make_tiny.py: these would be ignored
 COLLECTION_KEYS = ("download", "path", "revision", "full_queries", "language", "domain_model", "query_instruction",
                    "use_titles", "eval_split", "train_split", "n_eval_queries", "quirks", "authors_training",
                    "trials")
@@ -24,31 +27,43 @@ QUIRKS = ("drop_first_qrel",)
 # `pooling` is the encoding section's: a LoRA trained with one pooling and encoded with another is a wrong arm.
 LORA_OWN_KEYS = ("deepspeed", "negatives")
 LORA_NOT_RECIPE = ("pooling",)
+MERGE_KEYS = ("method", "dtype", "split_layer", "grid", "restore_source_embeddings")
+ENCODING_KEYS = ("pooling", "max_length", "dtype", "batch_size")
+EVALUATION_KEYS = ("depth", "metric", "sweep_depth")
+TINY_KEYS = ("collection", "seed", "layers")
+# The metric selection and the report use (mergeir.selection.PRIMARY_METRICS): nDCG@10, as pytrec_eval's
+# ndcg_cut_10 (JQaRA: the authors' jqara_ndcg@10, chosen from the results). Nothing else can drive them yet.
+METRICS = ("ndcg_cut_10",)
 
 
-def read_models(r: Reader, node: dict) -> dict[str, ModelSpec]:
+def read_models(r: Reader, node: dict, folder: Path | None = None) -> dict[str, ModelSpec]:
+    """folder: where a local `source:` must exist (the experiment file's real folder), or None not to check."""
     models = {}
     for key, m, at in r.entries(node, "models", "model"):
         r.only(m, MODEL_KEYS, at)
         tiny = m.get("tiny")
         if tiny is not None and tiny not in ("source", "domain"):
-            r.fail(f"{at}.tiny", f"{tiny!r} is not one of source, domain")
+            r.fail(f"{at}.tiny", f"{short(tiny)} is not one of source, domain")
+        if tiny is not None:
+            for k in DOWNLOADED_ONLY:
+                if m.get(k) is not None:
+                    r.fail(f"{at}.{k}", "a tiny model is built by make_tiny.py, not downloaded: it would be ignored")
         repo_id = r.get(m, "repo_id", at, str, required=tiny is None)
         revision = r.get(m, "revision", at, str, required=False)
         if revision is not None and not COMMIT.match(revision):
-            r.fail(f"{at}.revision", f"{revision!r} is not a 40-character commit id (a branch or tag can move)")
-        layout = m.get("layout")
+            r.fail(f"{at}.revision", f"{short(revision)} is not a 40-character commit id (a branch or tag can move)")
+        layout = r.get(m, "layout", at, str, required=False)
         if layout is not None and layout not in ("model", "causal"):
-            r.fail(f"{at}.layout", f"{layout!r} is not one of model, causal")
-        models[key] = ModelSpec(key, repo_id, revision, layout, tiny, r.get(m, "source", at, str, required=False),
-                                m.get("revision_evidence"))
+            r.fail(f"{at}.layout", f"{short(layout)} is not one of model, causal")
+        models[key] = ModelSpec(key, repo_id, revision, layout, tiny, r.local_path(m, "source", at, folder),
+                                r.get(m, "revision_evidence", at, str, required=False))
     return models
 
 
 def read_settings(r: Reader, node: dict) -> dict[str, SettingSpec]:
     settings = {}
     for setting, spec in r.mapping(node, "settings").items():
-        at = f"settings.{setting}"
+        at = dotted("settings", setting)
         if setting not in SETTINGS:
             r.fail(at, f"unknown setting (known: {', '.join(SETTINGS)})")
         spec = r.mapping(spec, at)
@@ -56,11 +71,14 @@ def read_settings(r: Reader, node: dict) -> dict[str, SettingSpec]:
         r.only(spec, ("n_queries", "seed_base", "steps_per_epoch") if limited else ("seed_base",), at)
         settings[setting] = SettingSpec(
             n_queries=r.positive_int(spec, "n_queries", at, required=False) if limited else None,
-            seed_base=r.get(spec, "seed_base", at, int, required=False, default=0),
+            seed_base=r.seed(spec, "seed_base", at),
             steps_per_epoch=r.positive_int(spec, "steps_per_epoch", at, required=False))
     if "limited" in settings and settings["limited"].n_queries is None:
         r.fail("settings.limited.n_queries", "missing (queries per limited-data trial)")
     return settings
+
+
+MAX_TRIALS = 1000  # limited trials v1 .. v1000: MAKE_TRIALS draws every trial up to the highest
 
 
 def _trial_index(setting: str, name: str) -> int:
@@ -71,27 +89,29 @@ def read_trials(r: Reader, collection: str, node: dict, settings: dict[str, Sett
                 where: str) -> tuple[TrialSpec, ...]:
     out = []
     for setting, trials in r.mapping(node, where).items():
-        at = f"{where}.{setting}"
+        at = dotted(where, setting)
         if setting not in SETTINGS:
             r.fail(at, f"unknown setting (known: {', '.join(SETTINGS)})")
         if setting not in settings:
-            r.fail(at, f"setting {setting!r} is not described under `settings:`")
+            r.fail(at, f"setting {short(setting)} is not described under `settings:`")
         trials = r.mapping(trials, at)
         if not trials:
             r.fail(at, "no trials")
         if setting == "full" and len(trials) != 1:
             r.fail(at, "the full setting has exactly one trial")
         for name, spec in trials.items():
-            trial_at = f"{at}.{name}"
+            trial_at = dotted(at, name)
             if not isinstance(name, str) or not KEY.match(name):
                 r.fail(trial_at, "trial names are lower-case words such as full, v1, v2")
-            if setting == "limited" and not re.fullmatch(r"v\d+", name):
-                r.fail(trial_at, "limited-setting trials are named v1, v2, ...")
+            if setting == "limited" and not (re.fullmatch(r"v[1-9][0-9]*", name)
+                                             and len(name) <= len(str(MAX_TRIALS)) + 1  # int() of 5000 digits raises
+                                             and int(name[1:]) <= MAX_TRIALS):
+                r.fail(trial_at, f"limited-setting trials are named v1, v2, ... v{MAX_TRIALS}")
             spec = r.mapping(spec, trial_at)
             r.only(spec, TRIAL_KEYS, trial_at)
             alpha = spec.get("alpha")
             if not isinstance(alpha, list) or len(alpha) != 2:
-                r.fail(f"{trial_at}.alpha", f"expected [alpha_lower, alpha_upper], got {alpha!r}")
+                r.fail(f"{trial_at}.alpha", f"expected [alpha_lower, alpha_upper], got {short(alpha)}")
             lower, upper = r.alpha(alpha[0], f"{trial_at}.alpha[0]"), r.alpha(alpha[1], f"{trial_at}.alpha[1]")
             epochs = r.positive_int(spec, "epochs", trial_at, required=False)
             max_steps = r.positive_int(spec, "max_steps", trial_at, required=False)
@@ -116,15 +136,13 @@ def read_collections(r: Reader, node: dict, models: dict[str, ModelSpec], source
         r.only(c, COLLECTION_KEYS, at)
         domain = r.get(c, "domain_model", at, str)
         if domain not in models:
-            r.fail(f"{at}.domain_model", f"{domain!r} is not a key of models ({', '.join(models)})")
+            r.fail(f"{at}.domain_model", f"{short(domain)} is not a key of models ({', '.join(models)})")
         if domain == source_model:
             r.fail(f"{at}.domain_model", "the domain model must differ from source_model")
         download = r.get(c, "download", at, str)
         if download not in DOWNLOADS:
-            r.fail(f"{at}.download", f"{download!r} is not one of {', '.join(DOWNLOADS)}")
-        path = r.get(c, "path", at, str, required=download == "beir")
-        if folder is not None and path is not None and not (folder / path).exists():
-            r.fail(f"{at}.path", f"{path!r} does not exist (relative to {folder})")
+            r.fail(f"{at}.download", f"{short(download)} is not one of {', '.join(DOWNLOADS)}")
+        path = r.local_path(c, "path", at, folder, required=download == "beir")
         quirks = r.mapping(c.get("quirks") or {}, f"{at}.quirks")
         r.only(quirks, QUIRKS, f"{at}.quirks", "quirks")
         instruction = r.get(c, "query_instruction", at, str)
@@ -151,14 +169,18 @@ def read_collections(r: Reader, node: dict, models: dict[str, ModelSpec], source
 
 def read_merge(r: Reader, node: dict, collections: dict[str, CollectionSpec]) -> MergeSpec:
     node = r.mapping(node, "merge")
-    grid = tuple(r.alpha(a, f"merge.grid[{i}]") for i, a in enumerate(r.get(node, "grid", "merge", list)))
-    if not grid or len(set(grid)) != len(grid):
-        r.fail("merge.grid", "needs at least one alpha and no duplicates")
+    r.only(node, MERGE_KEYS, "merge")
+    grid = [r.alpha(a, f"merge.grid[{i}]") for i, a in enumerate(r.get(node, "grid", "merge", list))]
+    try:  # the sweep's own rule (alphas.parse_grid): refused here, not hours later in SWEEP
+        grid = tuple(parse_grid(grid, "merge.grid"))
+    except MergeirError as e:
+        raise MergeirError(f"{r.path}: {e}") from None
     for c in collections.values():  # in grid mode every published alpha must be a grid point
         for t in c.trials:
             for a in (t.alpha_lower, t.alpha_upper):
-                if not any(math.isclose(a, g) for g in grid):
-                    r.fail(f"collections.{c.key}.trials.{t.setting}.{t.trial}.alpha", f"{a} is not in merge.grid")
+                if not any(same_alpha(a, g) for g in grid):
+                    r.fail(dotted(f"collections.{c.key}.trials.{t.setting}", t.trial) + ".alpha",
+                           f"{a} is not in merge.grid")
     return MergeSpec(
         method=r.choice(node, "method", "merge", MERGE_METHODS, default="linear"),
         dtype=r.choice(node, "dtype", "merge", DTYPES, default="float16"),
@@ -170,6 +192,7 @@ def read_merge(r: Reader, node: dict, collections: dict[str, CollectionSpec]) ->
 
 def read_encoding(r: Reader, node: dict) -> EncodingSpec:
     node = r.mapping(node, "encoding")
+    r.only(node, ENCODING_KEYS, "encoding")
     return EncodingSpec(
         pooling=r.choice(node, "pooling", "encoding", POOLINGS, default="last"),
         max_length=r.positive_int(node, "max_length", "encoding"),
@@ -178,35 +201,50 @@ def read_encoding(r: Reader, node: dict) -> EncodingSpec:
 
 
 def read_evaluation(r: Reader, node: dict | None) -> EvaluationSpec:
-    node = r.mapping(node or {}, "evaluation")
+    node = r.mapping({} if node is None else node, "evaluation")
+    r.only(node, EVALUATION_KEYS, "evaluation")
+    metric = r.get(node, "metric", "evaluation", str, required=False, default=METRICS[0])
+    if metric not in METRICS:
+        r.fail("evaluation.metric", f"{short(metric)} is not supported: alpha selection and the report always use "
+                                    f"nDCG@10 (ndcg_cut_10; JQaRA: the authors' jqara_ndcg@10); write ndcg_cut_10 "
+                                    f"or leave the key out")
     return EvaluationSpec(
         depth=r.positive_int(node, "depth", "evaluation", required=False, default=1000),
-        metric=r.get(node, "metric", "evaluation", str, required=False, default="ndcg_cut_10"),
+        metric=metric,
         sweep_depth=r.positive_int(node, "sweep_depth", "evaluation", required=False, default=100))
 
 
-def read_lora(r: Reader, node: dict) -> LoraSpec:
+def read_lora(r: Reader, node: dict, folder: Path | None = None) -> LoraSpec:
+    """folder: where `deepspeed:` must exist (the experiment file's real folder), or None not to check."""
     node = r.mapping(node, "lora")
     for key in LORA_NOT_RECIPE:
         if key in node:
             r.fail(f"lora.{key}", f"set encoding.{key}: the LoRA arm is trained as it is encoded")
+    for key, value in node.items():  # a recipe number must be finite (inf passes a `> 0` check)
+        if isinstance(value, float) and not math.isfinite(value):
+            r.fail(f"lora.{key}", f"must be a finite number, got {value}")
+    if isinstance(node.get("seed"), int):  # transformers' set_seed hands it to numpy (< 2**32)
+        r.seed(node, "seed", "lora")
     recipe = Recipe.from_mapping(node, lambda key, msg: r.fail(f"lora.{key}" if key else "lora", msg),
                                  extra=LORA_OWN_KEYS)
-    return LoraSpec(recipe, r.get(node, "deepspeed", "lora", str, required=False),
+    return LoraSpec(recipe, r.local_path(node, "deepspeed", "lora", folder),
                     r.positive_int(node, "negatives", "lora"))
 
 
 def read_tiny(r: Reader, node, models: dict[str, ModelSpec], collections: dict, merge: MergeSpec) -> TinySpec | None:
-    """Required exactly when a model is built by make_tiny.py; ignored otherwise."""
+    """Required exactly when a model is built by make_tiny.py, refused otherwise (it would be ignored)."""
     if not any(m.tiny for m in models.values()):
+        if node is not None:
+            r.fail("tiny", "no model is built by make_tiny.py (`tiny:` under models): this section would be ignored")
         return None
     if node is None:
         r.fail("tiny", "missing (models use `tiny:`)")
     node = r.mapping(node, "tiny")
+    r.only(node, TINY_KEYS, "tiny")
     collection = r.get(node, "collection", "tiny", str)
     if collection not in collections:
-        r.fail("tiny.collection", f"{collection!r} is not a key of collections")
-    tiny = TinySpec(collection, seed=r.get(node, "seed", "tiny", int, required=False, default=0),
+        r.fail("tiny.collection", f"{short(collection)} is not a key of collections")
+    tiny = TinySpec(collection, seed=r.seed(node, "seed", "tiny"),
                     layers=r.positive_int(node, "layers", "tiny", required=False, default=4))
     if merge.split_layer >= tiny.layers:
         r.fail("merge.split_layer", f"{merge.split_layer} must be below tiny.layers {tiny.layers}")

@@ -93,7 +93,7 @@ class EncodingSpec:
 @dataclass(frozen=True)
 class EvaluationSpec:
     depth: int = 1000  # documents per query in a run
-    metric: str = "ndcg_cut_10"
+    metric: str = "ndcg_cut_10"  # the only value read: selection and the report score nDCG@10 (sections.METRICS)
     sweep_depth: int = 100  # documents per query while the grid is searched
 
 

@@ -1,2 +1,1 @@
-"""The pipeline as data: PLAN's task files (`tasks`), the command templates both runners render (`templates`),
-and the CPU runner that executes a plan without Nextflow (`runner`)."""
+"""The pipeline as data: PLAN's task files (`tasks`), the rows main.nf joins to artifacts and runs."""

@@ -4,8 +4,8 @@ Each row is one task: `id` (also the name of the folder it writes), `inputs` (in
 it consumes, or None), `options` (every other argument, already computed and shell-quoted), `produces` (artifact
 id -> path inside the task's output folder) and the few fields publishing needs (`collection`). A process gets
 exactly the fields it uses, so `-resume` re-runs a task only when something it uses changed; every row also carries
-`library`, the digest of the mergeir code that runs it. main.nf and the CPU runner (`runner.py`) only join rows
-to artifacts by id. The one edge decided at run time is the grid-chosen alpha: SELECT_ALPHA calls
+`library`, the digest of the mergeir code that runs it. main.nf only joins rows to
+artifacts by id. The one edge decided at run time is the grid-chosen alpha: SELECT_ALPHA calls
 `plan.py chosen`, which builds its merged-arm rows with the same `merged_arm` as the paper-alpha plan.
 """
 
@@ -34,6 +34,17 @@ CHOSEN = ("MERGE", "ENCODE", "GATHER_EMBEDDINGS", "EVALUATE")
 LOCAL = "LOCAL"  # not a process: files of the experiment's folder that tasks read ({id, path} rows)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 DEVICES = ("auto", "cpu", "cuda")
+# --encode-shards at most: the planner does not read the corpus, so it cannot refuse more shards than batches;
+# a shard past the batch count encodes nothing, and every ENCODE becomes this many tasks (the paper's plan has
+# about 90 ENCODEs: 1000 shards are 90,000 tasks, planned in seconds, already more than any cluster queue wants)
+MAX_ENCODE_SHARDS = 1000
+
+
+def option(name: str) -> str:
+    """A parameter of the plan as plan.py spells it, and as the pipeline does when that differs: PLAN runs
+    plan.py with the pipeline's params, and a user may have typed either (`--allow-unpinned` / `--allow_unpinned`)."""
+    dashed = "--" + name.replace("_", "-")
+    return dashed if "_" not in name else f"{dashed} (pipeline: --{name})"
 
 
 def alpha_text(a: float) -> str:
@@ -49,17 +60,36 @@ def parse_bool(value: Any, what: str) -> bool:
         return True
     if text in ("false", "0", "no", "", "null"):
         return False
-    raise MergeirError(f"{what}: {value!r} is not true or false")
+    raise MergeirError(f"{what}: {_short(value)} is not true or false")
 
 
-def parse_count(value: Any, what: str) -> int:
-    try:
-        n = int(str(value).strip())
-    except ValueError:
-        raise MergeirError(f"{what}: {value!r} is not a whole number") from None
-    if n < 1:
-        raise MergeirError(f"{what}: must be >= 1, got {n}")
-    return n
+def _short(value: Any) -> str:
+    text = repr(str(value))
+    return text if len(text) <= 40 else text[:36] + "...'"
+
+
+def parse_count(value: Any, what: str, most: int | None = None, why: str = "") -> int:
+    """A whole number >= 1 (and <= most) given as text (Nextflow params arrive as strings); why: after `most`."""
+    text = str(value).strip()
+    m = re.fullmatch(r"([+-]?)([0-9]+)", text)  # ASCII digits only: int() also reads '٣' and '1_000'
+    if not m:
+        raise MergeirError(f"{what}: {_short(value)} is not a whole number")
+    sign, digits = m.group(1), m.group(2).lstrip("0")
+    if sign == "-" or not digits:
+        raise MergeirError(f"{what}: must be >= 1, got {_short(text)[1:-1]}")
+    if len(digits) > 18 or (most is not None and int(digits) > most):  # int() of 5000 digits raises
+        raise MergeirError(f"{what}: {_short(digits)[1:-1]} is too many"
+                           + (f" (at most {most}{why})" if most is not None else ""))
+    return int(digits)
+
+
+class Rows(dict):
+    """{process: [row, ...]} with an index {process: {id: row}}: `_row` finds a task by id in O(1), so planning
+    is linear in the number of tasks (--encode-shards N makes N tasks of every ENCODE)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.index: dict[str, dict[str, dict]] = {p: {r["id"]: r for r in rs} for p, rs in self.items()}
 
 
 class Options:
@@ -91,14 +121,22 @@ class Options:
 def _row(process_rows: dict, process: str, id_: str, inputs: dict, options: Options | list, **fields) -> dict:
     if not _ID.match(id_):
         raise MergeirError(f"task id {id_!r} is not a plain file name")
+    if "train_file" in fields and not _ID.match(str(fields["train_file"])):  # templates use it unquoted, like the id
+        raise MergeirError(f"training file {fields['train_file']!r} is not a plain file name")
     tokens = options.tokens if isinstance(options, Options) else list(options)
     row = {"id": id_, "inputs": inputs, "options": Options(tokens).text(), "produces": {id_: ""}, **fields}
     rows = process_rows.setdefault(process, [])
-    same = [r for r in rows if r["id"] == id_]
-    if same and same[0] != row:
+    if isinstance(process_rows, Rows):
+        index = process_rows.index.setdefault(process, {})
+        same = index.get(id_)
+    else:  # a plain dict (a test's few rows): scan it
+        index, same = None, next((r for r in rows if r["id"] == id_), None)
+    if same is not None and same != row:
         raise MergeirError(f"plan: two different {process} tasks share the id {id_}")
-    if not same:
+    if same is None:
         rows.append(row)
+        if index is not None:
+            index[id_] = row
     return row
 
 
@@ -108,7 +146,7 @@ def _row(process_rows: dict, process: str, id_: str, inputs: dict, options: Opti
 def merged_arm(ctx: dict, alpha_lower: float, alpha_upper: float, selection: str,
                rows: dict | None = None) -> dict[str, list[dict]]:
     """MERGE (one per distinct source, domain and alpha), its ENCODE on the collection, and the trial's EVALUATE."""
-    rows = {} if rows is None else rows
+    rows = Rows() if rows is None else rows
     lo, up = alpha_text(alpha_lower), alpha_text(alpha_upper)
     merge_id = f"merged-{ctx['source'].removeprefix('model-')}-{ctx['domain'].removeprefix('model-')}-a{lo}_{up}"
     _row(rows, "MERGE", merge_id, {"source": ctx["source"], "domain": ctx["domain"]},
@@ -153,7 +191,8 @@ def sweep_rows(rows: dict, ctx: dict, grid_id: str, inputs: dict, opts: Options,
         _row(rows, "SWEEP", grid_id, inputs, opts, collection=ctx["collection"], library=ctx["library"])
         return
     if n > len(grid):
-        raise MergeirError(f"--sweep_shards: {n} parts, but the grid has only {len(grid)} alpha_lower values")
+        raise MergeirError(f"{option('sweep_shards')}: {n} parts, but the grid has only {len(grid)} alpha_lower "
+                           f"values")
     size, extra = divmod(len(grid), n)
     parts, start = [], 0
     for i in range(n):
@@ -188,21 +227,26 @@ def plan_tasks(experiment: Experiment, dataset: str = "all", settings: str = "fu
     colls = list(experiment.collections) if "all" in colls else colls
     sets = parse_selection(settings, [s for s in SETTINGS if s in experiment.settings], "--settings")
     if alpha_selection not in ALPHA_SELECTIONS:
-        raise MergeirError(f"--alpha_selection: {alpha_selection!r} is not one of {', '.join(ALPHA_SELECTIONS)}")
+        raise MergeirError(f"{option('alpha_selection')}: {_short(alpha_selection)} is not one of "
+                           f"{', '.join(ALPHA_SELECTIONS)}")
     if device not in DEVICES:
-        raise MergeirError(f"--device: {device!r} is not one of {', '.join(DEVICES)}")
-    allow_unpinned = parse_bool(allow_unpinned, "--allow_unpinned")
-    encode_shards = parse_count(encode_shards, "--encode_shards")
-    sweep_shards = parse_count(sweep_shards, "--sweep_shards")
+        raise MergeirError(f"--device: {_short(device)} is not one of {', '.join(DEVICES)}")
+    allow_unpinned = parse_bool(allow_unpinned, option("allow_unpinned"))
+    encode_shards = parse_count(encode_shards, option("encode_shards"), MAX_ENCODE_SHARDS,
+                                " tasks per encoding: a shard past the split's batch count encodes nothing")
+    # one SWEEP_PART per group of alpha_lower values (only a grid selection sweeps: paper leaves it unused)
+    sweep_shards = parse_count(sweep_shards, option("sweep_shards"),
+                               len(experiment.merge.grid) if alpha_selection == "grid" else None,
+                               f": the grid has {len(experiment.merge.grid)} alpha_lower values")
     lib = library or library_digest()
     needed = list(dict.fromkeys([experiment.source_model] + [experiment.collections[c].domain_model for c in colls]))
     unpinned = [m for m in needed if not experiment.models[m].pinned]
     if unpinned and not allow_unpinned:
         names = ", ".join(f"{m} ({experiment.models[m].repo_id})" for m in unpinned)
         raise MergeirError(f"{experiment.path}: unpinned model revision for {names}: pin a commit in the experiment "
-                           f"file or pass --allow_unpinned true to the pipeline (--allow-unpinned true to plan.py); "
+                           f"file or pass --allow-unpinned true to plan.py (--allow_unpinned true to the pipeline); "
                            f"such a run is not reproducible")
-    rows: dict[str, list[dict]] = {p: [] for p in (LOCAL, *PROCESSES)}
+    rows: dict[str, list[dict]] = Rows({p: [] for p in (LOCAL, *PROCESSES)})
     deferred: dict[str, dict] = {}
 
     def local(id_: str, path: str | None) -> str | None:
@@ -308,9 +352,11 @@ def plan_tasks(experiment: Experiment, dataset: str = "all", settings: str = "fu
             if alpha_selection == "paper":
                 merged_arm(arm, t.alpha_lower, t.alpha_upper, "paper", rows)
             else:
+                # the row carries the arm `plan.py chosen` completes (not the task folder, which PLAN rewrites
+                # on every run): -resume then re-runs SELECT_ALPHA only when its grid, queries or arm changed
                 sel = _row(rows, "SELECT_ALPHA", f"alpha-{key}", {"grid": f"grid-{c}", "train": train},
                            Options().add("--eval-split", cs.eval_split), train_file=train_file, collection=c,
-                           library=lib)
+                           arm=json.dumps(arm, sort_keys=True), library=lib)
                 deferred[sel["id"]] = arm
     _row(rows, "REPORT", "report", {"results": "EVALUATE", "grids": ["SWEEP", "GATHER_GRID"]},
          Options().add("--grid", "grids" if alpha_selection == "grid" else None), library=lib)
@@ -364,18 +410,14 @@ def write_tasks(out: str | Path, rows: dict[str, list[dict]], deferred: dict[str
     return Path(out)
 
 
-def chosen_rows(tasks: str | Path, select_id: str, alpha: dict) -> dict[str, list[dict]]:
-    """The merged-arm rows of one SELECT_ALPHA task once its alpha is known (`plan.py chosen`)."""
-    path = Path(tasks) / "deferred.json"
-    try:
-        deferred = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise MergeirError(f"{path}: cannot read the plan's deferred tasks ({e})") from None
-    if select_id not in deferred:
-        raise MergeirError(f"{path}: no SELECT_ALPHA task {select_id!r}")
+def chosen_rows(arm: dict, alpha: dict) -> dict[str, list[dict]]:
+    """The merged-arm rows of one SELECT_ALPHA task (its row's `arm`) once its alpha is known (`plan.py chosen`)."""
     try:
         lo, up = float(alpha["alpha_lower"]), float(alpha["alpha_upper"])
     except (KeyError, TypeError, ValueError):
         raise MergeirError(f"alpha file has no numeric alpha_lower/alpha_upper: {alpha!r}") from None
-    rows = merged_arm(deferred[select_id], lo, up, "grid")
+    try:
+        rows = merged_arm(arm, lo, up, "grid")
+    except (KeyError, TypeError):
+        raise MergeirError("the arm file is not a SELECT_ALPHA row's arm (written by plan.py tasks)") from None
     return {p: rows.get(p, []) for p in CHOSEN}

@@ -1,3 +1,6 @@
 echo '{"alpha_lower": 1.0, "alpha_upper": 1.0, "selection": "stub"}' > alpha.json
-plan.py chosen --tasks ${tasks} --select ${row.id} --alpha alpha.json --out ${row.id}
+cat > arm.json <<'MERGEIR_ARM'
+${row.arm}
+MERGEIR_ARM
+plan.py chosen --arm arm.json --alpha alpha.json --out ${row.id}
 echo '- process: ${task.process}' > versions.yml

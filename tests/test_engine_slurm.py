@@ -1,0 +1,71 @@
+"""The real engine on a real one-node SLURM (.ci/slurm.sh), an interrupted run resumed, and the profiles' resolved
+config: GPU settings that do not depend on the order the profiles are given in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from helpers_engine import (FIXTURES, REQUIRE, ROOT, assert_ok, by_status, engine_env, executed, metrics,
+                            nextflow_bin, process_name, processes, run, run_interrupted, tree_digest)
+
+pytestmark = [pytest.mark.slow, pytest.mark.engine]
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    if os.environ.get("MERGEIR_SLURM") != "1" or not os.environ.get("SLURM_CONF"):
+        (pytest.fail if REQUIRE else pytest.skip)("no SLURM cluster: bash .ci/slurm.sh start, then MERGEIR_SLURM=1 "
+                                                  "and SLURM_CONF as it prints")
+
+
+@pytest.mark.slurm
+def test_the_test_profile_on_slurm_interrupted_and_resumed(slurm, engine_first, tmp_path):
+    launch = tmp_path / "launch"
+    fast = ["-c", str(FIXTURES / "fast-slurm.config")]
+    cut = run_interrupted(launch, "cut", *fast, profile="test,slurm", after_completed=6)
+    assert cut.returncode != 0
+    done = {x["hash"] for x in by_status(cut, "COMPLETED")}
+    assert len(done) >= 6
+    r = run(launch, "resumed", *fast, "-resume", profile="test,slurm")
+    assert_ok(r)
+    # what finished before SIGTERM came from the cache; everything else ran now, each task a SLURM job
+    assert done <= {x["hash"] for x in by_status(r, "CACHED")}
+    ran = by_status(r, "COMPLETED")
+    assert ran and all(x["native_id"].isdigit() for x in ran)
+    assert {process_name(x) for x in ran + by_status(r, "CACHED")} == processes(r)
+    assert metrics(r) == metrics(engine_first)
+    assert tree_digest(r.outdir / "report") == tree_digest(engine_first.outdir / "report")
+
+
+def test_a_real_run_under_the_strict_parser_interrupted_and_resumed(engine_first, tmp_path):
+    cut = run_interrupted(tmp_path, "cut", after_completed=8, parser="v2")
+    assert cut.returncode != 0
+    done = {x["hash"] for x in by_status(cut, "COMPLETED")}
+    r = run(tmp_path, "resumed", "-resume", parser="v2")
+    assert_ok(r)
+    assert done <= {x["hash"] for x in by_status(r, "CACHED")}
+    assert not set(executed(r)) - processes(r)
+    assert metrics(r) == metrics(engine_first)
+    assert tree_digest(r.outdir / "report") == tree_digest(engine_first.outdir / "report")
+
+
+def _flat(profile: str, parser: str, tmp_path) -> set[str]:
+    p = subprocess.run([nextflow_bin(), "config", str(ROOT), "-profile", profile, "-flat"], capture_output=True,
+                       text=True, env=engine_env(tmp_path, parser), cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stderr
+    # trace_report_suffix is the time of parsing
+    return {ln for ln in p.stdout.splitlines() if "trace_report_suffix" not in ln and "_report_" not in ln
+            and "execution_" not in ln and "pipeline_dag_" not in ln}
+
+
+@pytest.mark.parametrize("parser", ["v1", "v2"])
+def test_gpu_settings_do_not_depend_on_profile_order(parser, tmp_path):
+    a = _flat("singularity,slurm,gpu", parser, tmp_path)
+    assert a == _flat("gpu,slurm,singularity", parser, tmp_path) == _flat("slurm,singularity,gpu", parser, tmp_path)
+    gpu = {ln for ln in a if "process_gpu" in ln}
+    assert any(".cpus = { task.executor in [null, 'local'] ? (params.max_cpus as int) : 8 }" in ln for ln in gpu)
+    assert "process.executor = 'slurm'" in a
+    assert any("--gres=${params.slurm_gres}" in ln and "task.accelerator" in ln for ln in a)
