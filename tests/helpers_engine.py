@@ -143,8 +143,18 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 
 def metrics(r: Run) -> dict[str, dict]:
-    """EVALUATE id -> its published metrics.json."""
-    return {p.parent.name: json.loads(p.read_text()) for p in (r.outdir / "results").glob("*/*/metrics.json")}
+    """EVALUATE id -> the scores of its published metrics.json (mean and per query; its provenance names the run's
+    own folders and machine, so two runs differ there)."""
+    out = {}
+    for p in (r.outdir / "results").glob("*/*/metrics.json"):
+        m = json.loads(p.read_text())
+        out[p.parent.name] = {"mean": m["mean"], "per_query": m["per_query"]}
+    return out
+
+
+def report_tables(r: Run) -> dict[str, str]:
+    """The report's files but its provenance.json (which names the run's folders): what two runs must share."""
+    return {k: v for k, v in tree_digest(r.outdir / "report").items() if not k.endswith("provenance.json")}
 
 
 def assert_ok(r: Run) -> None:
