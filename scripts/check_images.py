@@ -5,10 +5,11 @@ every CUDA major it offers, pip resolves containers/<stage>/requirements.txt for
 
     .venv/bin/python scripts/check_images.py [--stage encode] [--major 12] [--require-torch-index]
 
-What it reads from containers/Dockerfile: the CUDA bases (`FROM nvidia/cuda:<ver>-<flavour>-ubuntu<NN.NN>@... AS
-cuda<M>-<flavour>`), each followed by `ENV MERGEIR_TORCH_INDEX=<url>` (empty: PyPI's torch), and the stage aliases
-(`FROM cuda${CUDA_MAJOR}-<flavour> AS <stage>`). Ubuntu's release gives the image's Python and glibc; pip does not
-expand manylinux tags for `--platform`, so every tag up to that glibc is listed.
+What it reads from containers/Dockerfile: the CUDA bases (`FROM ${BASE:-docker.io/nvidia/cuda:<ver>-<flavour>-ubuntu<NN.NN>@...}
+AS cuda<M>-<flavour>`: the default of the BASE build arg), each followed by `ENV MERGEIR_TORCH_INDEX=<url>` (empty:
+PyPI's torch), and the stage aliases (`FROM cuda${CUDA_MAJOR}-<flavour> AS <stage>`). Ubuntu's release gives the
+image's Python and glibc; pip does not expand manylinux tags for `--platform`, so every tag up to that glibc is
+listed. Each set is resolved under constraints.txt, as the images are built (containers/pip-install.sh).
 
 Left out of the binary-only resolution: deepspeed (published as an sdist only; the train image builds it).
 PyTorch's own wheel index (download.pytorch.org, where the CUDA 12 images take torch from) may be unreachable where
@@ -35,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "containers" / "Dockerfile"
+CONSTRAINTS = ROOT / "constraints.txt"  # the images are built under it (containers/Dockerfile)
 SDIST_ONLY = {"deepspeed"}
 UBUNTU = {"24.04": ("3.12", 39), "22.04": ("3.10", 35)}  # release -> (python3's version, glibc minor)
 ARCH = "x86_64"  # build.sh's default PLATFORM, linux/amd64
@@ -48,7 +50,8 @@ def parse_dockerfile(text: str) -> tuple[dict, dict]:
     stages: dict[str, str] = {}
     lines = text.splitlines()
     for i, ln in enumerate(lines):
-        m = re.match(r"FROM nvidia/cuda:[\d.]+-(\w+)-ubuntu([\d.]+)@sha256:[0-9a-f]{64} AS cuda(\d+)-(\w+)$", ln)
+        m = re.match(r"FROM (?:\$\{BASE:-)?(?:docker\.io/)?nvidia/cuda:[\d.]+-(\w+)-ubuntu([\d.]+)@sha256:[0-9a-f]{64}\}?"
+                     r" AS cuda(\d+)-(\w+)$", ln)
         if m:
             env = re.match(r"ENV MERGEIR_TORCH_INDEX=(\S*)$", lines[i + 1] if i + 1 < len(lines) else "")
             if not env or m.group(1) != m.group(4):
@@ -106,7 +109,7 @@ def _resolve(reqs: list[str], python: str, glibc: int, index: str | None) -> dic
         cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
                "--disable-pip-version-check", "--python-version", python, *platform_args(glibc),
                "--only-binary=:all:", "--report", str(report), *(["--extra-index-url", index] if index else []),
-               *reqs]
+               "-c", str(CONSTRAINTS), *reqs]
         p = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if p.returncode != 0:
             tail = [ln for ln in (p.stderr + p.stdout).splitlines() if ln.startswith("ERROR")][-3:]

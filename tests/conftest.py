@@ -42,6 +42,11 @@ SCIFACT_ENV = "MERGEIR_SCIFACT"
 REAL_DATA_SKIP = f"real-data test: SciFact not given (--scifact PATH or {SCIFACT_ENV}=PATH)"
 
 
+def pytest_collection_modifyitems(config, items):
+    # the container tests last: CI builds their images in the background while the others run (.ci/run)
+    items.sort(key=lambda item: item.get_closest_marker("containers") is not None)
+
+
 def pytest_addoption(parser):
     parser.addoption("--scifact", metavar="PATH", default=None,
                      help=f"BEIR SciFact folder (corpus.jsonl, queries.jsonl, qrels/) for the real-data tests "

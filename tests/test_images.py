@@ -109,3 +109,121 @@ def test_walk_around_torch_follows_extras_and_markers():
 @pytest.mark.parametrize("version,major", [("2.13.0+cu128", 12), ("2.13.0+cu130", 13), ("2.13.0+cu118", 11)])
 def test_torch_local_label_names_its_cuda_major(version, major):
     assert ci.cuda_majors(_report(_item("torch", version, requested=True)))["torch"] == major
+
+
+# ---------------------------------------------------------------- layers, base and locks (containers/build.sh)
+
+STAGES = ["download", "merge", "train", "encode", "report"]
+
+
+def _pins(path: Path) -> dict[str, str]:
+    out = {}
+    for ln in path.read_text().splitlines():
+        ln = ln.split("#", 1)[0].strip()
+        if "==" in ln:
+            name, version = ln.split("==", 1)
+            out[ci._name(name)] = version.strip()
+    return out
+
+
+def _shared_layer_of() -> dict[str, str]:
+    """stage -> the shared layer it builds on (`FROM python|torch AS <stage>-shared`)."""
+    text = ci.DOCKERFILE.read_text()
+    return dict((s, layer) for layer, s in re.findall(r"^FROM (python|torch) AS (\w+)-shared$", text, re.M))
+
+
+def test_every_stage_builds_on_a_shared_layer():
+    text = ci.DOCKERFILE.read_text()
+    assert _shared_layer_of() == {"download": "python", "merge": "torch", "train": "torch", "encode": "torch",
+                                  "report": "python"}
+    assert re.search(r"^FROM \$\{STAGE\} AS python$", text, re.M)
+    assert re.search(r"^FROM python AS torch$", text, re.M)
+    assert re.search(r"^FROM \$\{STAGE\}-shared$", text, re.M)
+    # the shared stages must not depend on STAGE, or no two stages would share them
+    shared = text.split("FROM ${STAGE} AS python", 1)[1].split("FROM ${STAGE}-shared", 1)[0]
+    assert "ARG STAGE" not in shared and "${STAGE}" not in shared
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_shared_layers_are_part_of_each_stage_set(stage):
+    """A stage's requirements.txt stays its whole top-level set (check_images.py resolves it); the shared layers
+    only pre-install part of it, at the same pins."""
+    want = _pins(ROOT / "containers" / stage / "requirements.txt")
+    layers = ["python"] + (["torch"] if _shared_layer_of()[stage] == "torch" else [])
+    for layer in layers:
+        for name, version in _pins(ROOT / "containers" / "layers" / f"{layer}.txt").items():
+            assert want.get(name) == version, f"layers/{layer}.txt pins {name}=={version}, {stage}: {want.get(name)}"
+
+
+def test_torch_layer_holds_torch_and_python_layer_does_not():
+    assert "torch" in _pins(ROOT / "containers" / "layers" / "torch.txt")
+    assert "torch" not in _pins(ROOT / "containers" / "layers" / "python.txt")
+    for stage, layer in _shared_layer_of().items():
+        has_torch = "torch" in _pins(ROOT / "containers" / stage / "requirements.txt")
+        assert has_torch == (layer == "torch"), stage
+
+
+def test_base_is_a_build_arg_defaulting_to_pinned_cuda_images():
+    text = ci.DOCKERFILE.read_text()
+    bases = re.findall(r"^FROM (\S+) AS cuda(\d+)-(\w+)$", text, re.M)
+    assert len(bases) == 4
+    for ref, major, flavour in bases:
+        m = re.fullmatch(r"\$\{BASE:-docker\.io/nvidia/cuda:(\d+)\.[\d.]+-(\w+)-ubuntu[\d.]+@sha256:[0-9a-f]{64}\}", ref)
+        assert m and m.group(1) == major and m.group(2) == flavour, ref
+    assert re.search(r"^ARG BASE=$", text, re.M)
+
+
+def test_pip_goes_through_the_wheelhouse_mount_and_the_ca_secret():
+    text = ci.DOCKERFILE.read_text()
+    runs = re.findall(r"^RUN (.*?)(?<!\\)$", text, re.M | re.S)
+    installs = [r for r in runs if "mergeir-pip-install" in r]
+    assert len(installs) == 3
+    for r in installs:
+        assert "--mount=type=cache,id=mergeir-wheels,target=/root/.cache/mergeir-wheels" in r
+        assert "--mount=type=secret,id=pip-ca" in r
+    helper = (ROOT / "containers" / "pip-install.sh").read_text()
+    assert "/run/secrets/pip-ca" in helper and "--no-index" in helper
+    steps = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+    assert "ca-certificates.crt" not in steps and "PIP_CERT=" not in steps.replace("export PIP_CERT=", "")
+
+
+def _locks():
+    return sorted((ROOT / "containers").glob("*/requirements*.lock"))
+
+
+def test_committed_locks_hold_their_stage_pins():
+    locks = _locks()
+    if not locks:
+        pytest.skip("no committed lock (containers/build.sh writes them)")
+    for lock in locks:
+        head = [ln for ln in lock.read_text().splitlines() if ln.startswith("#")]
+        assert any(ln.startswith("# built with: CUDA_MAJOR=") for ln in head), lock
+        assert any(re.fullmatch(r"# inputs sha256: [0-9a-f]{64}", ln) for ln in head), lock
+        got = _pins(lock)
+        for name, version in _pins(lock.parent / "requirements.txt").items():
+            assert got.get(name) == version, f"{lock.relative_to(ROOT)}: {name} {got.get(name)}, pinned {version}"
+        assert "mergeir" not in got
+
+
+def inputs_hash(stage: str, built_with: str) -> str:
+    """containers/build.sh's inputs_hash: what a lock was resolved from."""
+    import hashlib
+    parts = []
+    for f in ["constraints.txt", "containers/layers/python.txt", "containers/layers/torch.txt",
+              f"containers/{stage}/requirements.txt"]:
+        parts.append(f"== {f}\n" + (ROOT / f).read_text())
+    return hashlib.sha256(("".join(parts) + built_with + "\n").encode()).hexdigest()
+
+
+def test_committed_locks_are_up_to_date():
+    """A lock whose inputs changed is no longer what build.sh would build: rebuild (containers/ci.sh) and commit."""
+    locks = _locks()
+    if not locks:
+        pytest.skip("no committed lock (containers/build.sh writes them)")
+    for lock in locks:
+        head = lock.read_text().splitlines()
+        built_with = next(ln for ln in head if ln.startswith("# built with: "))
+        recorded = next(ln for ln in head if ln.startswith("# inputs sha256: ")).split()[-1]
+        assert inputs_hash(lock.parent.name, built_with) == recorded, (
+            f"{lock.relative_to(ROOT)} is stale: its requirements, containers/layers/ or constraints.txt changed; "
+            "rebuild with containers/build.sh (CI's: bash containers/ci.sh --build-only) and commit the lock")
