@@ -50,7 +50,7 @@ def texts(collection: Path) -> list[str]:
 def build_pair(root: Path, collection: Path, **shape) -> tuple[Path, Path]:
     """A random MistralModel source and MistralForCausalLM domain (as e5-mistral and BioMistral) sharing a
     word-level tokenizer over the collection's texts."""
-    from mergeir.tiny import build_mistral, build_tokenizer
+    from mergeir.models import build_mistral, build_tokenizer
 
     tok = build_tokenizer(texts(collection) + ["Instruct: Query:"])
     vocab = 1 << (len(tok) - 1).bit_length()

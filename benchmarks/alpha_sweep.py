@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""α grid: 25 points merged in memory (mergeir.merging.AlphaSweep) vs 25 mergekit merges written to disk and
+"""α grid: 25 points merged in memory (mergeir.sweep.AlphaSweep) vs 25 mergekit merges written to disk and
 reloaded with transformers (the authors' way), on the same random Mistral pair, in one run.
 
 Both sides produce the model an encoder would use for each point; their weights are checked equal (bit for bit)
@@ -32,7 +32,7 @@ GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def build(root: Path, size: str):
-    from mergeir.tiny import build_mistral
+    from mergeir.models import build_mistral
 
     kw = SIZES[size]
     build_mistral(root / "source", seed=0, layout="model", **kw)
@@ -45,8 +45,9 @@ def bench(size: str, dtype: str, workdir: Path) -> dict:
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
-    from mergeir.merging import AlphaSweep, make_slices, mergekit_config, run_mergekit, write_view
+    from mergeir.merging import make_slices, mergekit_config, run_mergekit, write_view
     from mergeir.models import open_checkpoint
+    from mergeir.sweep import AlphaSweep
 
     hf_logging.set_verbosity_error()
     root = Path(tempfile.mkdtemp(prefix=f"alpha-sweep-{size}-", dir=workdir))

@@ -98,7 +98,7 @@ def build_models(root: Path, shape: dict, device, words: list[str]) -> tuple[Pat
     import torch
     from transformers import AutoModel, MistralConfig
 
-    from mergeir.tiny import build_tokenizer
+    from mergeir.models import build_tokenizer
 
     config = MistralConfig(**shape, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False, sliding_window=None)
     tok = build_tokenizer([" ".join(words)])
@@ -137,8 +137,9 @@ def write_collection(root: Path, words: list[str], docs: int, queries: int, leng
 def bench_encode(source: Path, device, cfg: dict, peak: float | None, rows: list) -> None:
     import numpy as np
 
-    from mergeir.batching import cut
-    from mergeir.encoding import Prepared, _pad, encode_prepared, load_encoder
+    from mergeir.encoding import Prepared, encode_prepared, load_encoder
+    from mergeir.encoding.batching import cut
+    from mergeir.encoding.tokenization import _pad
 
     model, _ = load_encoder(source, dtype="bfloat16", device=str(device))
     rng = np.random.default_rng(0)

@@ -26,8 +26,7 @@ except ImportError:
 import numpy as np
 
 from mergeir.collections import load_collection
-from mergeir.evaluation import evaluate
-from mergeir.retrieval import search_collection
+from mergeir.evaluation import evaluate, search_collection
 
 
 def random_unit(rng, n, dim):

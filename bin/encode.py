@@ -10,14 +10,12 @@ import typer
 
 from mergeir.cli import Dtype, Pooling, attempt_option, batch_for_attempt, force_option, make_app, run
 from mergeir.collections import load_collection
-from mergeir.encoding import (
-    DEFAULT_MAX_LENGTH, ENCODE_STAGE, FROM_COLLECTION, check_max_length, check_model_dirs, describe_model,
-    encode_split, load_encoder, prepare_split, resolve_device, write_embeddings,
-)
+from mergeir.encoding import (DEFAULT_MAX_LENGTH, ENCODE_STAGE, FROM_COLLECTION, check_max_length, check_model_dirs,
+                              check_shard, encode_shard, encode_split, load_encoder, prepare_split, resolve_device,
+                              write_embeddings, write_shard)
 from mergeir.errors import MergeirError
 from mergeir.io import atomic_dir
-from mergeir.shards import check_shard, encode_shard, write_shard
-from mergeir.weights import weights_fingerprint
+from mergeir.models import describe_model, weights_fingerprint
 
 app = make_app(__doc__)
 
@@ -55,7 +53,7 @@ def main(
     if shards is None:
         batch_size = batch_for_attempt(batch_size, attempt)
     # else a retried shard keeps the run's batch plan (its rows are its siblings' complement) and computes each
-    # planned batch in 2^(attempt-1) pieces (mergeir.shards.encode_shard)
+    # planned batch in 2^(attempt-1) pieces (mergeir.encoding.encode_shard)
     if max_length is not None and max_length < 3:
         raise MergeirError(f"--max-length must be >= 3, got {max_length}")
     check_shard(shard, shards)

@@ -10,7 +10,8 @@ import _bootstrap  # noqa: F401
 import typer
 
 from mergeir.cli import force_option, make_app, run
-from mergeir.shards import gather_embeddings, gather_grid
+from mergeir.encoding import gather_embeddings
+from mergeir.sweep import gather_grid
 
 app = make_app(__doc__)
 

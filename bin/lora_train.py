@@ -10,8 +10,7 @@ import typer
 
 from mergeir.cli import allow_eval_split_option, force_option, make_app, recipe_options, run
 from mergeir.errors import MergeirError
-from mergeir.training.recipe import DEFAULT_DEEPSPEED, Recipe
-from mergeir.training.trainer import train_with_backend
+from mergeir.training import DEFAULT_DEEPSPEED, Recipe, train_with_backend
 
 app = make_app(__doc__)
 

@@ -8,10 +8,10 @@ import typer
 
 from mergeir.cli import force_option, make_app, run
 from mergeir.collections import load_collection
-from mergeir.io import atomic_dir, write_json
-from mergeir.provenance import tool_versions
 from mergeir.errors import MergeirError
-from mergeir.tiny import TINY_STAGE, build_mistral, build_tokenizer
+from mergeir.io import atomic_dir, write_json
+from mergeir.models import TINY_STAGE, build_mistral, build_tokenizer
+from mergeir.provenance import tool_versions
 
 app = make_app(__doc__)
 

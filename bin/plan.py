@@ -11,7 +11,7 @@ from mergeir.cli import make_app, run
 from mergeir.errors import MergeirError
 from mergeir.experiment import load_experiment
 from mergeir.io import atomic_dir, dumps_json
-from mergeir.pipeline.tasks import MAX_ENCODE_SHARDS, chosen_rows, plan_tasks, write_tasks
+from mergeir.pipeline import MAX_ENCODE_SHARDS, chosen_rows, plan_tasks, write_tasks
 
 app = make_app(__doc__)
 

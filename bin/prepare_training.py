@@ -11,11 +11,9 @@ from mergeir.cli import (Pooling, allow_eval_split_option, attempt_option, batch
                          run)
 from mergeir.collections import load_collection
 from mergeir.encoding import FROM_COLLECTION, resolve_device
-from mergeir.training.authors import extract_authors
-from mergeir.training.data import sidecar_path, write_training_set
 from mergeir.io import check_output_file
-from mergeir.training.mining import MINE_STAGE, labelled_split, mine_hard_negatives
-from mergeir.training.trials import sample_trials
+from mergeir.training import (MINE_STAGE, extract_authors, labelled_split, mine_hard_negatives, sample_trials,
+                              sidecar_path, write_training_set)
 
 app = make_app(__doc__)
 

@@ -7,14 +7,14 @@ from typing import List, Optional
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir import significance
 from mergeir.cli import force_option, make_app, run
 from mergeir.errors import MergeirError
+from mergeir.evaluation import DEFAULT_PERMUTATIONS, DEFAULT_SEED
 from mergeir.io import check_output_file, write_json
 from mergeir.provenance import tool_versions
 from mergeir.report import build_report
-from mergeir.selection import SELECT_STAGE, select_from_grid, select_from_paper
-from mergeir.training.data import sidecar_path
+from mergeir.sweep import SELECT_STAGE, select_from_grid, select_from_paper
+from mergeir.training import sidecar_path
 
 app = make_app(__doc__)
 
@@ -59,7 +59,9 @@ def select_alpha(
     doc["stage"] = SELECT_STAGE.name
     doc["provenance"] = {"built_by": "bin/report.py select-alpha", "tools": tool_versions()}
     write_json(out, doc)
-    print(f"alpha_lower={doc['alpha_lower']:g} alpha_upper={doc['alpha_upper']:g} ({doc['selection']}) -> {out}")
+    chosen = (f"profile={','.join(f'{a:g}' for a in doc['profile'])}" if doc.get("profile") is not None
+              else f"alpha_lower={doc['alpha_lower']:g} alpha_upper={doc['alpha_upper']:g}")
+    print(f"{chosen} ({doc['selection']}) -> {out}")
 
 
 @app.command()
@@ -67,8 +69,8 @@ def build(
     out: Path = typer.Option(..., help="report folder to create (replaced atomically)"),
     results: List[Path] = typer.Option([], help="folder scanned recursively for metrics.json (repeatable)"),
     grid: List[Path] = typer.Option([], help="folder scanned recursively for grid.json (repeatable)"),
-    permutations: int = typer.Option(significance.DEFAULT_PERMUTATIONS, help="randomisation-test sign patterns"),
-    seed: int = typer.Option(significance.DEFAULT_SEED, help="randomisation-test seed"),
+    permutations: int = typer.Option(DEFAULT_PERMUTATIONS, help="randomisation-test sign patterns"),
+    seed: int = typer.Option(DEFAULT_SEED, help="randomisation-test seed"),
     force: bool = force_option(),
 ) -> None:
     """Tables A/B/C (md, csv, tex), paired significance, α heatmaps, limited-data spread, report.md."""

@@ -129,7 +129,7 @@ class World:
         and deep (4 layers), sharing one tokenizer; each with a provenance.json like make_tiny.py's. other carries
         the source's repo id and revision (a re-upload under the same name): only its weights tell them apart."""
         from mergeir.io import write_json
-        from mergeir.tiny import build_mistral, build_tokenizer
+        from mergeir.models import build_mistral, build_tokenizer
 
         tok = build_tokenizer(texts_of(TINY_BEIR))
         vocab = max(64, 1 << (len(tok) - 1).bit_length())
@@ -146,7 +146,8 @@ class World:
 
     def encode(self, model: Path, collection: Path, out: Path) -> Path:
         from mergeir.collections import load_collection
-        from mergeir.encoding import describe_model, encode_collection, load_encoder, write_embeddings
+        from mergeir.encoding import encode_collection, load_encoder, write_embeddings
+        from mergeir.models import describe_model
 
         coll = load_collection(collection)
         enc, tok = load_encoder(model)

@@ -1,4 +1,4 @@
-"""Tiny checkpoints for the model/merge/sweep tests, built at test time with mergeir.tiny (fixed seeds).
+"""Tiny checkpoints for the model/merge/sweep tests, built at test time with mergeir.models.tiny (fixed seeds).
 
 source: MistralModel (keys `layers.*`, like e5-mistral), domain: MistralForCausalLM (keys `model.*` + lm_head, like
 BioMistral), base: another MistralForCausalLM (common ancestor for task-vector methods). Norms are randomised, so
@@ -27,7 +27,7 @@ def texts_of(collection: Path) -> list[str]:
 
 def build_models(root: Path, layers: int = LAYERS, hidden: int = 32, seed: int = 0) -> dict[str, Path]:
     """source (MistralModel), domain (MistralForCausalLM), base (MistralForCausalLM) sharing one tokenizer."""
-    from mergeir.tiny import build_mistral, build_tokenizer
+    from mergeir.models import build_mistral, build_tokenizer
 
     tok = build_tokenizer(texts_of(TINY_BEIR))
     vocab = max(64, 1 << (len(tok) - 1).bit_length())

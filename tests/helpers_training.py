@@ -28,7 +28,7 @@ def one_thread():
 def build_tiny_retriever(out: Path, seed: int = 0) -> Path:
     """A random 2-layer MistralModel (e5-mistral's layout) with a word-level tokenizer over tiny-beir."""
     from mergeir.collections import load_collection
-    from mergeir.tiny import build_mistral, build_tokenizer
+    from mergeir.models import build_mistral, build_tokenizer
 
     coll = load_collection(TINY_BEIR)
     texts = list(coll.queries.values()) + [d["title"] + " " + d["text"] for d in coll.corpus.values()]

@@ -95,7 +95,7 @@ def test_every_section_refuses_an_unknown_key(tmp_path, old, new, fragment):
 
 @pytest.mark.parametrize("metric", ["map", "ndcg@10", "recall_100"])
 def test_a_metric_selection_and_the_report_do_not_use_is_refused(tmp_path, metric):
-    """Selection (mergeir.selection) and the report always score nDCG@10 (JQaRA: jqara_ndcg@10): any other
+    """Selection (mergeir.sweep.selection) and the report always score nDCG@10 (JQaRA: jqara_ndcg@10): any other
     `evaluation.metric` would be ignored while the study runs on nDCG@10."""
     f = _experiment(tmp_path, ("metric: ndcg_cut_10", f"metric: {metric}"))
     _refused(tmp_path, f, str(f), "evaluation.metric", repr(metric), "ndcg_cut_10")

@@ -421,7 +421,7 @@ def test_an_out_created_by_another_stage_while_encode_runs_is_left_alone(world, 
 def test_atomic_dir_rechecks_out_before_replacing_it(tmp_path):
     """Library level, every stage: a folder another stage created (or put in place of this stage's previous
     output) while the block ran is refused, --force included (it covered what existed at the start)."""
-    from mergeir.embeddings import ENCODE_STAGE
+    from mergeir.encoding import ENCODE_STAGE
     from mergeir.io import atomic_dir, write_json
 
     def other_stage(out):
@@ -453,7 +453,7 @@ def test_atomic_dir_rechecks_out_before_replacing_it(tmp_path):
 def test_a_single_file_output_is_rechecked_before_its_rename(tmp_path):
     """select-alpha's alpha.json (check_output_file + write_json): a file that appeared meanwhile is kept."""
     from mergeir.io import check_output_file, write_json
-    from mergeir.selection import SELECT_STAGE
+    from mergeir.sweep import SELECT_STAGE
 
     out = tmp_path / "alpha.json"
     check_output_file(out, stage=SELECT_STAGE)
@@ -511,9 +511,10 @@ def test_the_docs_state_the_sweep_memory_of_the_dtype_the_plan_sweeps_in(repo_ro
     float32 (data/paper.yaml encoding.dtype, SWEEP's --dtype). The numbers must be memory.py's own estimate."""
     import torch
 
-    from mergeir.checkpoints import open_checkpoint
     from mergeir.experiment import load_experiment
-    from mergeir.memory import GIB, sweep_estimate
+    from mergeir.models import open_checkpoint
+    from mergeir.sweep import sweep_estimate
+    from mergeir.sweep.memory import GIB
 
     assert load_experiment(repo_root / "data" / "paper.yaml", check_paths=False).encoding.dtype == "float32"
     config, (source, domain) = _e5_checkpoints(tmp_path)

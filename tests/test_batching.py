@@ -8,14 +8,15 @@ import torch
 
 from helpers_merging import TINY_BEIR, texts_of
 from helpers_threads import one_thread  # noqa: F401 - autouse: one torch thread
-from mergeir.batching import Halving, Rows, check_budget, cut
-from mergeir.encoding import batch_forward, encode_prepared, load_encoder, prepare_texts
+from mergeir.encoding import encode_prepared, load_encoder, prepare_texts
+from mergeir.encoding.batching import Halving, Rows, check_budget, cut
+from mergeir.encoding.encode import batch_forward
 from mergeir.errors import MergeirError, OutOfMemory
 
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
-    from mergeir.tiny import build_mistral, build_tokenizer
+    from mergeir.models import build_mistral, build_tokenizer
 
     texts = texts_of(TINY_BEIR)
     folder = tmp_path_factory.mktemp("enc") / "m"

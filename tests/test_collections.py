@@ -273,7 +273,7 @@ def test_jqara_conflicting_passage_text(tmp_path):
 
 
 def test_cli_model_copies_a_local_source_with_provenance(tmp_path):
-    from mergeir.tiny import build_mistral
+    from mergeir.models import build_mistral
 
     build_mistral(tmp_path / "src", seed=0, layout="model", num_hidden_layers=2)
     out = tmp_path / "m"

@@ -8,13 +8,12 @@ import torch
 
 from helpers_cli import assert_one_error, run_bin
 from mergeir.collections import load_collection
-from mergeir.encoding import (
-    FROM_COLLECTION, encode_collection, encode_texts, format_query, load_encoder, pool, prepare_texts,
-    read_embeddings, token_ids, tokenize, write_embeddings,
-)
+from mergeir.encoding import (FROM_COLLECTION, encode_collection, encode_texts, format_query, load_encoder, pool,
+                              prepare_texts, read_embeddings, write_embeddings)
+from mergeir.encoding.tokenization import token_ids, tokenize
 from mergeir.errors import MergeirError
 from mergeir.io import iter_jsonl
-from mergeir.tiny import build_mistral, build_tokenizer
+from mergeir.models import build_mistral, build_tokenizer
 
 TEXTS = [
     "a short one",

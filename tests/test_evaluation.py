@@ -13,8 +13,8 @@ from helpers_cli import assert_one_error, run_bin
 from helpers_collections import UPSTREAM, random_embeddings
 from mergeir.collections import load_collection, prepare_collection
 from mergeir.errors import MergeirError
-from mergeir.evaluation import MEASURES, evaluate, evaluate_embeddings, jqara_ndcg, parse_tags, read_trec, write_trec
-from mergeir.retrieval import search
+from mergeir.evaluation import (MEASURES, evaluate, evaluate_embeddings, jqara_ndcg, parse_tags, read_trec, search,
+                                write_trec)
 
 EXPECTED_KEYS = {"ndcg_cut_1", "ndcg_cut_3", "ndcg_cut_5", "ndcg_cut_10", "ndcg_cut_100", "ndcg_cut_1000", "map",
                  "recall_100", "recall_1000", "P_10"}

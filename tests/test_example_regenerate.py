@@ -14,7 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "scifact_minilm"
-STUDIES = {"report": "study", "report_control": "study_control", "report_mlm": "study_mlm"}
+STUDIES = {"report": "study", "report_control": "study_control", "report_mlm": "study_mlm",
+           "report_search": "study_search"}
 COMMITTED = [r for r, s in STUDIES.items() if (EXAMPLE / s).is_dir()]
 METRIC = "ndcg_cut_10"
 
@@ -103,7 +104,7 @@ def _csv_row(path: Path) -> dict[str, str]:
     return dict(zip(rows[0].split(","), rows[1].split(",")))
 
 
-@pytest.mark.parametrize("report", COMMITTED)
+@pytest.mark.parametrize("report", [r for r in COMMITTED if r in README_ROWS])  # report_search: notes.md
 def test_readme_table_follows_the_committed_tables(report):
     """README's row for each study carries Table A/B/C's numbers (4 decimals), so the two cannot drift."""
     lines = [ln for ln in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
@@ -124,3 +125,41 @@ def test_readme_table_follows_the_committed_tables(report):
         assert cells[5] == f"{float(limited['lora_mean']):.4f} ± {float(limited['lora_std']):.4f}"
     else:
         assert cells[4] == cells[5] == "—"
+
+
+@pytest.mark.skipif(not (EXAMPLE / "study_search").is_dir(), reason="α search not committed")
+def test_search_and_grid_picks_are_their_best_on_the_heldout_half_and_table_d_states_them():
+    """The α search had the grid's budget (25 profiles) and the grid's selection rule (held-out train queries);
+    each pick is re-derived here from its committed points, and Table D carries both, with the test results'
+    mean difference."""
+    study = EXAMPLE / "study_search"
+    heldout = _json(EXAMPLE / "study_control" / "split" / "heldout.jsonl.json")["query_ids"]
+    picks = {}
+    for g in sorted((study / "grid").glob("*/grid.json")):
+        doc = _json(g)
+        scores = {}
+        for p in doc["points"]:
+            pq = _per_query(g.parent / p["dir"] / "metrics.json")
+            alphas = tuple(p["profile"]) if "profile" in p else (p["alpha_lower"], p["alpha_upper"])
+            scores[alphas] = sum(pq[q] for q in heldout) / len(heldout)
+        best = max(scores.values())
+        chosen = max((a for a, s in scores.items() if s >= best - 1e-12), key=lambda a: (sum(a), a[::-1]))
+        picks["search" if "search" in doc else "grid"] = (chosen, scores[chosen], len(scores), doc)
+    assert set(picks) == {"grid", "search"}
+    search_doc = picks["search"][3]
+    assert search_doc["search"]["budget"] == picks["search"][2] == picks["grid"][2] == 25
+    assert search_doc["search"]["objective"]["query_ids"] == sorted(heldout)
+    import csv
+
+    with (EXAMPLE / "report_search" / "table_d_search_vs_grid.csv").open(encoding="utf-8") as f:
+        (row,) = list(csv.DictReader(f))  # its α columns hold commas, quoted
+    assert abs(float(row["grid_train"]) - picks["grid"][1]) < 5e-6
+    assert abs(float(row["search_train"]) - picks["search"][1]) < 5e-6
+    assert row["profile"] == ", ".join(f"{a:g}" for a in picks["search"][0])
+    alpha = _json(study / "alpha" / "search_full.json")
+    assert tuple(alpha["profile"]) == picks["search"][0]
+    tags = _json(study / "metrics" / "search_full" / "metrics.json")["tags"]
+    assert tuple(float(a) for a in tags["profile"].split(",")) == picks["search"][0]
+    s, m = (_per_query(study / "metrics" / r / "metrics.json") for r in ("search_full", "merged_full"))
+    assert len(s) == len(m) == 300
+    assert abs(float(row["delta"]) - sum(s[q] - m[q] for q in m) / len(m)) < 5e-6

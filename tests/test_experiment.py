@@ -8,8 +8,8 @@ import yaml
 
 from helpers_cli import assert_one_error, run_bin
 from mergeir.errors import MergeirError
-from mergeir.alphas import alpha_code
 from mergeir.experiment import EncodingSpec, load_experiment, published_alpha
+from mergeir.merging import alpha_code
 from mergeir.pipeline.tasks import plan_tasks
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,9 @@ import torch
 from helpers_cli import assert_one_error, run_bin
 from helpers_merging import LAYERS, TINY_BEIR, bits_equal, build_bert_pair, build_models, leftovers, state
 from mergeir.errors import MergeirError
-from mergeir.merging import AlphaSweep, make_slices, merge, write_merged
+from mergeir.merging import make_slices, merge, write_merged
 from mergeir.models import open_checkpoint
+from mergeir.sweep import AlphaSweep
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +161,9 @@ def test_outputs_are_byte_identical_under_different_hash_seeds(models, tmp_path)
         run_bin("merge.py", "--source", models["source"], "--domain", models["domain"], "--alpha-lower", "0.75",
                 "--alpha-upper", "0.5", "--out", out, check=True, env={"PYTHONHASHSEED": seed})
         outs.append(out)
-    files = sorted(p.name for p in outs[0].iterdir())
-    assert files == sorted(p.name for p in outs[1].iterdir())
-    assert "model.safetensors" in files and "provenance.json" in files
+    files = sorted(p.relative_to(outs[0]).as_posix() for p in outs[0].rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(outs[1]).as_posix() for p in outs[1].rglob("*") if p.is_file())
+    assert "model.safetensors" in files and "provenance.json" in files and "1_Pooling/config.json" in files
     for name in files:
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
@@ -335,7 +336,7 @@ def test_bad_method_split_and_base(models, tmp_path):
 
 
 def test_mismatched_and_pickle_only_checkpoints_are_refused(models, tmp_path):
-    from mergeir.tiny import build_mistral
+    from mergeir.models import build_mistral
 
     wide = tmp_path / "wide"
     build_mistral(wide, seed=5, layout="causal", hidden_size=48, num_attention_heads=4, num_hidden_layers=LAYERS,

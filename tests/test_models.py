@@ -72,7 +72,7 @@ def test_key_roles_decide_which_slice_weights_a_tensor(family, key, role):
 
 
 def test_compatible_pair_passes_and_mismatches_name_the_difference(models, tmp_path):
-    from mergeir.tiny import build_mistral
+    from mergeir.models import build_mistral
 
     src = open_checkpoint(models["source"], "--source")
     check_compatible(src, open_checkpoint(models["domain"], "--domain"))

@@ -97,7 +97,7 @@ def test_cli_run_one_line_errors(capsys):
 
 
 def test_tiny_tokenizer_prepends_bos_only(tmp_path):
-    from mergeir.tiny import build_tokenizer
+    from mergeir.models import build_tokenizer
 
     tok = build_tokenizer(["alpha beta gamma"], tmp_path / "tok")
     ids = tok("alpha beta")["input_ids"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers_report import write_study
-from mergeir import significance as sig
+from mergeir.evaluation import significance as sig
 from mergeir.report import build_report
 
 

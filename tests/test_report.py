@@ -11,7 +11,7 @@ from scipy import stats
 
 from helpers_cli import assert_one_error, run_bin
 from helpers_report import random_grid_values, write_grid, write_metrics, write_study
-from mergeir import significance as sig
+from mergeir.evaluation import significance as sig
 from mergeir.errors import MergeirError
 from mergeir.report import build_report
 

@@ -9,7 +9,8 @@ import pytest
 from helpers_cli import assert_one_error, run_bin
 from helpers_report import GRID, random_grid_values, write_grid, write_training_file
 from mergeir.errors import MergeirError
-from mergeir.selection import pick, read_query_ids, select_from_grid, select_from_paper
+from mergeir.sweep import pick, select_from_grid, select_from_paper
+from mergeir.sweep.selection import read_query_ids
 
 QIDS = [f"q{i:02d}" for i in range(20)]
 

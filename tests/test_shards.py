@@ -30,8 +30,7 @@ def _files(folder):
 def _write_shards(root, models, batch_size, shards, which=None):
     """Shards written in-process exactly as bin/encode.py --shard writes them (the bin path: the slow test)."""
     from mergeir.collections import load_collection
-    from mergeir.encoding import load_encoder, prepare_split
-    from mergeir.shards import encode_shard, write_shard
+    from mergeir.encoding import encode_shard, load_encoder, prepare_split, write_shard
 
     model, tok = load_encoder(models["source"], dtype="float32", device="cpu")
     prepared = prepare_split(tok, load_collection(TINY_BEIR), "train", pooling="last", max_length=1024,
@@ -55,7 +54,7 @@ def shards(models, tmp_path_factory):
 
 
 def test_shards_partition_the_run_and_gather_byte_identical(shards, tmp_path):
-    from mergeir.shards import gather_embeddings
+    from mergeir.encoding import gather_embeddings
 
     rows = [np.load(shards / f"s{i}" / "corpus.rows.npy") for i in range(3)]
     n = len((shards / "whole" / "corpus.ids").read_text().split())
@@ -88,7 +87,7 @@ def test_gather_refuses_incomplete_or_foreign_shards(shards, models, tmp_path):
 def test_gather_refuses_a_shard_whose_vectors_do_not_match_its_rows(shards, tmp_path, vectors):
     """A shard whose corpus.npy holds another count of vectors than corpus.rows.npy names rows (a broken or
     mixed-up file): with a single vector numpy would broadcast it into every row of the shard."""
-    from mergeir.shards import gather_embeddings
+    from mergeir.encoding import gather_embeddings
 
     s = [tmp_path / f"s{i}" for i in range(3)]
     for i, d in enumerate(s):
@@ -114,7 +113,7 @@ def parts(models, tmp_path_factory):
 
 
 def test_gather_grid_refuses_an_alpha_lower_swept_by_two_parts(parts, tmp_path):
-    from mergeir.shards import gather_grid
+    from mergeir.sweep import gather_grid
 
     again = tmp_path / "again"  # the alpha_lower 1 row swept a second time
     shutil.copytree(parts / "part1.0", again)

@@ -14,7 +14,8 @@ import pytest
 from helpers_cli import assert_one_error, run_bin
 from helpers_merging import LAYERS, TINY_BEIR, build_models, leftovers
 from mergeir.errors import MergeirError
-from mergeir.sweep import alpha_code, parse_grid, run_sweep
+from mergeir.merging import alpha_code, parse_grid
+from mergeir.sweep import run_sweep
 
 GRID = [0.25, 1.0]
 SPLIT_LAYER = 1  # the default would be LAYERS // 2 = 2
@@ -64,7 +65,7 @@ def test_grid_artifact_records_every_point_and_its_split(grid_dir):
         assert np.isclose(m["mean"]["ndcg_cut_10"], np.mean([v["ndcg_cut_10"] for v in m["per_query"].values()]))
         assert (grid_dir / p["dir"] / "run.trec").is_file()
     # the selection stage reads it (and would refuse it were it the test split)
-    from mergeir.selection import load_grid
+    from mergeir.sweep import load_grid
 
     assert len(load_grid(grid_dir).points) == 4
 
@@ -93,8 +94,7 @@ def _encode_and_score(folder):
     """Per-query metrics and the run of one model folder on tiny-beir's train queries, outside the sweep."""
     from mergeir.collections import load_collection
     from mergeir.encoding import encode_collection, load_encoder
-    from mergeir.evaluation import evaluate
-    from mergeir.retrieval import search
+    from mergeir.evaluation import evaluate, search
 
     coll = load_collection(TINY_BEIR)
     model, tok = load_encoder(folder, dtype="float32", device="cpu")
@@ -150,7 +150,7 @@ def test_plain_sweep_path_merges_each_half_with_its_own_alpha(models, tmp_path):
 
 def test_sweep_rewrites_only_what_changed(models):
     from mergeir.encoding import load_encoder
-    from mergeir.merging import AlphaSweep
+    from mergeir.sweep import AlphaSweep
 
     model, _ = load_encoder(models["source"], dtype="float32", device="cpu")
     sweep = AlphaSweep(model, models["source"], models["domain"], split_layer=1)

@@ -11,13 +11,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from helpers_merging import TINY_BEIR, bits_equal, build_bert_pair, build_models, state, texts_of
 from helpers_threads import one_thread  # noqa: F401 - autouse: one torch thread
-from mergeir.alphasweep import AlphaSweep, plan_bytes
 from mergeir.collections import load_collection
 from mergeir.encoding import encode_split, load_encoder, prepare_split
 from mergeir.errors import MergeirError
-from mergeir.layercache import cache_chunks, encode_uppers, supported
-from mergeir.memory import MemoryEstimate, activation_bytes, model_bytes, sweep_estimate
 from mergeir.models import open_checkpoint
+from mergeir.sweep import AlphaSweep, MemoryEstimate, sweep_estimate
+from mergeir.sweep.alphasweep import plan_bytes
+from mergeir.sweep.layercache import cache_chunks, encode_uppers, supported
+from mergeir.sweep.memory import activation_bytes, model_bytes
 
 GRID = [0.0, 0.5, 1.0]
 
@@ -66,7 +67,7 @@ def test_layer_cache_equals_the_plain_sweep_at_every_point(models, tmp_path, fam
     if family == "mistral":
         source, domain, pooling, k = models["source"], models["domain"], "last", 1
     else:
-        from mergeir.tiny import build_tokenizer
+        from mergeir.models import build_tokenizer
 
         pair = build_bert_pair(tmp_path, with_position_ids=False)
         source, domain, pooling, k = pair["source"], pair["domain"], "mean", 2
@@ -131,7 +132,7 @@ class PeakMalloc(TorchDispatchMode):
 def test_memory_estimate_matches_what_a_tiny_model_allocates(tmp_path):
     from transformers import AutoConfig
 
-    from mergeir.tiny import build_mistral, build_tokenizer
+    from mergeir.models import build_mistral, build_tokenizer
 
     kw = dict(vocab_size=512, hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
               num_key_value_heads=2)

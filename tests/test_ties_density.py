@@ -84,7 +84,7 @@ def test_changing_density_changes_the_merge(ties_merges):
 @pytest.fixture(scope="module")
 def canonical(tmp_path_factory):
     """Source, domain and base all saved as MistralForCausalLM: the layout mergekit reads correctly as it is."""
-    from mergeir.tiny import build_mistral, build_tokenizer
+    from mergeir.models import build_mistral, build_tokenizer
 
     root = tmp_path_factory.mktemp("canonical")
     tok = build_tokenizer(texts_of(TINY_BEIR))

@@ -309,8 +309,8 @@ def test_adapter_is_refused_on_a_model_of_the_same_name_with_other_weights(tiny,
     other weights (a re-upload, a local edit) is refused; the base itself is recognised by it."""
     from helpers_training import build_tiny_retriever
     from mergeir.encoding import load_encoder
-    from mergeir.identity import check_adapter_base
     from mergeir.io import write_json
+    from mergeir.models import check_adapter_base
     from mergeir.training.trainer import train_lora
 
     base, other, adapter = tmp_path / "base", tmp_path / "other", tmp_path / "adapter"

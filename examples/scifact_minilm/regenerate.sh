@@ -33,6 +33,10 @@ build() {  # REPORT STUDY SHARED_RESULT...: the study's own results and grid, pl
 if [ -d study_control ]; then
     build report_control study_control source lora_full
 fi
+if [ -d study_search ]; then  # the α-profile search against the grid on the positive control (Table D)
+    "$PY" "$ROOT/bin/report.py" build --results study_search/metrics --results study/metrics/source \
+        --results study/metrics/lora_full --grid study_search/grid --out "$OUT/report_search"
+fi
 if [ -d study_mlm ]; then
     build report_mlm study_mlm source $(cd study/metrics && ls -d lora_*)
     "$PY" "$HERE/plot_mlm.py" study_mlm/provenance/domain.json "$OUT/report_mlm/mlm_training.png"

@@ -19,9 +19,9 @@ try:  # typer >= 0.23 vendors its own click; older typer uses the click package
 except ImportError:  # pragma: no cover
     import click.exceptions as _click_exc
 
-from .dtypes import DTYPES
 from .errors import MergeirError, OutOfMemory
 from .io import free_bytes, is_no_space, size_text
+from .models.dtypes import DTYPES
 from .training.recipe import RECIPE_FIELDS, field_type, option_flag
 
 EXIT_BAD_INPUT = 2
@@ -37,7 +37,7 @@ class Pooling(str, Enum):
 
 
 Dtype = Enum("Dtype", [(d, d) for d in DTYPES], type=str)  # --dtype choices of encode and sweep
-Dtype.__doc__ = "Choices of --dtype: mergeir.dtypes.DTYPES."
+Dtype.__doc__ = "Choices of --dtype: mergeir.models.DTYPES."
 
 
 FORCE_HELP = ("replace an existing --out even when it is not this stage's previous output (never an input, "

@@ -7,14 +7,14 @@ import math
 import re
 from pathlib import Path
 
-from ..alphas import parse_grid, same_alpha
 from ..collections.upstream import PRESETS
-from ..dtypes import DTYPES
 from ..errors import MergeirError
+from ..merging.alphas import parse_grid, same_alpha
+from ..models.dtypes import DTYPES
 from ..training.recipe import Recipe
 from .reader import KEY, Reader, dotted, short
 from .specs import (COMMIT, MERGE_METHODS, POOLINGS, SETTINGS, CollectionSpec, EncodingSpec, EvaluationSpec,
-                    LoraSpec, MergeSpec, ModelSpec, SettingSpec, TinySpec, TrialSpec)
+                    LoraSpec, MergeSpec, ModelSpec, SearchSpec, SettingSpec, TinySpec, TrialSpec)
 
 DOWNLOADS = (*PRESETS, "beir")  # "beir": a local BEIR folder or zip named by `path:`
 MODEL_KEYS = ("repo_id", "revision", "layout", "tiny", "source", "revision_evidence")
@@ -27,11 +27,13 @@ QUIRKS = ("drop_first_qrel",)
 # `pooling` is the encoding section's: a LoRA trained with one pooling and encoded with another is a wrong arm.
 LORA_OWN_KEYS = ("deepspeed", "negatives")
 LORA_NOT_RECIPE = ("pooling",)
-MERGE_KEYS = ("method", "dtype", "split_layer", "grid", "restore_source_embeddings")
+MERGE_KEYS = ("method", "dtype", "split_layer", "grid", "restore_source_embeddings", "search")
+SEARCH_KEYS = ("sampler", "groups", "budget", "seed", "step")
+SEARCH_SAMPLERS = ("tpe", "cmaes", "random", "grid")  # mergeir.sweep.search.SAMPLERS (that module loads torch)
 ENCODING_KEYS = ("pooling", "max_length", "dtype", "batch_size")
 EVALUATION_KEYS = ("depth", "metric", "sweep_depth")
 TINY_KEYS = ("collection", "seed", "layers")
-# The metric selection and the report use (mergeir.selection.PRIMARY_METRICS): nDCG@10, as pytrec_eval's
+# The metric selection and the report use (mergeir.sweep.selection.PRIMARY_METRICS): nDCG@10, as pytrec_eval's
 # ndcg_cut_10 (JQaRA: the authors' jqara_ndcg@10, chosen from the results). Nothing else can drive them yet.
 METRICS = ("ndcg_cut_10",)
 
@@ -171,7 +173,7 @@ def read_merge(r: Reader, node: dict, collections: dict[str, CollectionSpec]) ->
     node = r.mapping(node, "merge")
     r.only(node, MERGE_KEYS, "merge")
     grid = [r.alpha(a, f"merge.grid[{i}]") for i, a in enumerate(r.get(node, "grid", "merge", list))]
-    try:  # the sweep's own rule (alphas.parse_grid): refused here, not hours later in SWEEP
+    try:  # the sweep's own rule (mergeir.merging.parse_grid): refused here, not hours later in SWEEP
         grid = tuple(parse_grid(grid, "merge.grid"))
     except MergeirError as e:
         raise MergeirError(f"{r.path}: {e}") from None
@@ -187,7 +189,20 @@ def read_merge(r: Reader, node: dict, collections: dict[str, CollectionSpec]) ->
         split_layer=r.positive_int(node, "split_layer", "merge"),
         grid=grid,
         restore_source_embeddings=r.get(node, "restore_source_embeddings", "merge", bool, required=False,
-                                        default=True))
+                                        default=True),
+        search=read_search(r, node["search"]) if node.get("search") is not None else None)
+
+
+def read_search(r: Reader, node) -> SearchSpec:
+    node = r.mapping(node, "merge.search")
+    r.only(node, SEARCH_KEYS, "merge.search")
+    step = r.get(node, "step", "merge.search", (int, float), required=False, default=0.05)
+    if not 0 < step <= 1:
+        r.fail("merge.search.step", f"must be within (0, 1], got {step}")
+    return SearchSpec(sampler=r.choice(node, "sampler", "merge.search", SEARCH_SAMPLERS, default="tpe"),
+                      groups=r.positive_int(node, "groups", "merge.search", required=False, default=4),
+                      budget=r.positive_int(node, "budget", "merge.search", required=False, default=25),
+                      seed=r.seed(node, "seed", "merge.search"), step=float(step))
 
 
 def read_encoding(r: Reader, node: dict) -> EncodingSpec:
@@ -248,4 +263,6 @@ def read_tiny(r: Reader, node, models: dict[str, ModelSpec], collections: dict, 
                     layers=r.positive_int(node, "layers", "tiny", required=False, default=4))
     if merge.split_layer >= tiny.layers:
         r.fail("merge.split_layer", f"{merge.split_layer} must be below tiny.layers {tiny.layers}")
+    if merge.search is not None and merge.search.groups > tiny.layers:
+        r.fail("merge.search.groups", f"{merge.search.groups} layer groups, but tiny.layers is {tiny.layers}")
     return tiny

@@ -74,12 +74,23 @@ class SettingSpec:
 
 
 @dataclass(frozen=True)
+class SearchSpec:
+    """merge.search: an α-profile search (bin/sweep.py --search) run beside the grid, its pick a `search` arm."""
+    sampler: str = "tpe"
+    groups: int = 4  # layer groups, one α each
+    budget: int = 25  # profiles evaluated (the paper's 5 x 5 grid: 25)
+    seed: int = 0
+    step: float | None = 0.05  # α lattice of tpe/cmaes/random
+
+
+@dataclass(frozen=True)
 class MergeSpec:
     method: str
     dtype: str
     split_layer: int  # layers below it take alpha_lower, the rest alpha_upper
     grid: tuple[float, ...]  # the alphas a grid search tries (every published alpha is one of them)
     restore_source_embeddings: bool = True
+    search: SearchSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,6 @@ artifacts by id. The one edge decided at run time is the grid-chosen alpha: SELE
 from __future__ import annotations
 
 import json
-import re
-import shlex
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,8 @@ from ..errors import MergeirError
 from ..experiment import ALPHA_SELECTIONS, SETTINGS, Experiment, parse_selection
 from ..io import atomic_dir, dumps_json, sha256_file
 from ..provenance import library_digest, tool_versions
+from .rows import Options, Rows, _row, _short, alpha_text, option, parse_bool, parse_count  # noqa: F401 - re-exported
+from .search_tasks import search_rows
 
 FORMAT = 2
 # every process main.nf calls, in DAG order (SAMPLE_FULL is MAKE_TRIALS included under a second name)
@@ -32,7 +31,6 @@ PROCESSES = ("PREPARE_COLLECTION", "DOWNLOAD_MODEL", "MAKE_TINY", "PREPARE_TRAIN
 CHOSEN = ("MERGE", "ENCODE", "GATHER_EMBEDDINGS", "EVALUATE")
 # SWEEP_PART is SWEEP on some alpha_lower rows (--sweep_shards); GATHER_* join parts: `inputs.parts` is a list of ids
 LOCAL = "LOCAL"  # not a process: files of the experiment's folder that tasks read ({id, path} rows)
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 DEVICES = ("auto", "cpu", "cuda")
 # --encode-shards at most: the planner does not read the corpus, so it cannot refuse more shards than batches;
 # a shard past the batch count encodes nothing, and every ENCODE becomes this many tasks (the paper's plan has
@@ -40,121 +38,32 @@ DEVICES = ("auto", "cpu", "cuda")
 MAX_ENCODE_SHARDS = 1000
 
 
-def option(name: str) -> str:
-    """A parameter of the plan as plan.py spells it, and as the pipeline does when that differs: PLAN runs
-    plan.py with the pipeline's params, and a user may have typed either (`--allow-unpinned` / `--allow_unpinned`)."""
-    dashed = "--" + name.replace("_", "-")
-    return dashed if "_" not in name else f"{dashed} (pipeline: --{name})"
-
-
-def alpha_text(a: float) -> str:
-    """One spelling per alpha (0.750 and 0.75 -> "0.75", 1.0 -> "1"), so equal merges get one id."""
-    d = Decimal(repr(float(a))).normalize()
-    return format(d, "f")
-
-
-def parse_bool(value: Any, what: str) -> bool:
-    """Pipeline params arrive as strings under Nextflow's strict parser ('false' is truthy in Groovy)."""
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no", "", "null"):
-        return False
-    raise MergeirError(f"{what}: {_short(value)} is not true or false")
-
-
-def _short(value: Any) -> str:
-    text = repr(str(value))
-    return text if len(text) <= 40 else text[:36] + "...'"
-
-
-def parse_count(value: Any, what: str, most: int | None = None, why: str = "") -> int:
-    """A whole number >= 1 (and <= most) given as text (Nextflow params arrive as strings); why: after `most`."""
-    text = str(value).strip()
-    m = re.fullmatch(r"([+-]?)([0-9]+)", text)  # ASCII digits only: int() also reads '٣' and '1_000'
-    if not m:
-        raise MergeirError(f"{what}: {_short(value)} is not a whole number")
-    sign, digits = m.group(1), m.group(2).lstrip("0")
-    if sign == "-" or not digits:
-        raise MergeirError(f"{what}: must be >= 1, got {_short(text)[1:-1]}")
-    if len(digits) > 18 or (most is not None and int(digits) > most):  # int() of 5000 digits raises
-        raise MergeirError(f"{what}: {_short(digits)[1:-1]} is too many"
-                           + (f" (at most {most}{why})" if most is not None else ""))
-    return int(digits)
-
-
-class Rows(dict):
-    """{process: [row, ...]} with an index {process: {id: row}}: `_row` finds a task by id in O(1), so planning
-    is linear in the number of tasks (--encode-shards N makes N tasks of every ENCODE)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.index: dict[str, dict[str, dict]] = {p: {r["id"]: r for r in rs} for p, rs in self.items()}
-
-
-class Options:
-    """An argument list built from typed values: None is left out, booleans become flags, lists are comma-joined."""
-
-    def __init__(self, tokens: list[str] | None = None):
-        self.tokens = list(tokens or [])
-
-    def add(self, flag: str, value: Any) -> "Options":
-        if value is not None:
-            if isinstance(value, (list, tuple)):
-                value = ",".join(map(str, value))
-            self.tokens += [flag, alpha_text(value) if isinstance(value, float) else str(value)]
-        return self
-
-    def flag(self, flag: str, on: bool) -> "Options":
-        if on:
-            self.tokens.append(flag)
-        return self
-
-    def switch(self, flag: str, on: bool) -> "Options":
-        self.tokens.append(flag if on else "--no-" + flag[2:])
-        return self
-
-    def text(self) -> str:
-        return " ".join(shlex.quote(t) for t in self.tokens)
-
-
-def _row(process_rows: dict, process: str, id_: str, inputs: dict, options: Options | list, **fields) -> dict:
-    if not _ID.match(id_):
-        raise MergeirError(f"task id {id_!r} is not a plain file name")
-    if "train_file" in fields and not _ID.match(str(fields["train_file"])):  # templates use it unquoted, like the id
-        raise MergeirError(f"training file {fields['train_file']!r} is not a plain file name")
-    tokens = options.tokens if isinstance(options, Options) else list(options)
-    row = {"id": id_, "inputs": inputs, "options": Options(tokens).text(), "produces": {id_: ""}, **fields}
-    rows = process_rows.setdefault(process, [])
-    if isinstance(process_rows, Rows):
-        index = process_rows.index.setdefault(process, {})
-        same = index.get(id_)
-    else:  # a plain dict (a test's few rows): scan it
-        index, same = None, next((r for r in rows if r["id"] == id_), None)
-    if same is not None and same != row:
-        raise MergeirError(f"plan: two different {process} tasks share the id {id_}")
-    if same is None:
-        rows.append(row)
-        if index is not None:
-            index[id_] = row
-    return row
-
-
 # ---------------------------------------------------------------- the merged arm (paper alpha or grid-chosen)
 
 
-def merged_arm(ctx: dict, alpha_lower: float, alpha_upper: float, selection: str,
-               rows: dict | None = None) -> dict[str, list[dict]]:
-    """MERGE (one per distinct source, domain and alpha), its ENCODE on the collection, and the trial's EVALUATE."""
+def merged_arm(ctx: dict, alpha_lower: float | None, alpha_upper: float | None, selection: str,
+               rows: dict | None = None, profile: list[float] | None = None) -> dict[str, list[dict]]:
+    """MERGE (one per distinct source, domain and alpha, or α profile), its ENCODE on the collection, and the
+    trial's EVALUATE. The arm is tagged `merged`, or `ctx["arm_tag"]` (the α search's `search` arm)."""
     rows = Rows() if rows is None else rows
-    lo, up = alpha_text(alpha_lower), alpha_text(alpha_upper)
-    merge_id = f"merged-{ctx['source'].removeprefix('model-')}-{ctx['domain'].removeprefix('model-')}-a{lo}_{up}"
-    _row(rows, "MERGE", merge_id, {"source": ctx["source"], "domain": ctx["domain"]},
-         Options(ctx["merge"]).add("--alpha-lower", lo).add("--alpha-upper", up), library=ctx["library"])
+    pair = f"{ctx['source'].removeprefix('model-')}-{ctx['domain'].removeprefix('model-')}"
+    if profile is not None:
+        texts = [alpha_text(a) for a in profile]
+        merge_id = f"merged-{pair}-p{'_'.join(texts)}"
+        tokens = list(ctx["merge"])
+        if "--split-layer" in tokens:  # a profile's groups split the layers evenly: K does not apply
+            del tokens[tokens.index("--split-layer"):tokens.index("--split-layer") + 2]
+        opts, alphas = Options(tokens).add("--profile", ",".join(texts)), {"profile": ",".join(texts)}
+    else:
+        lo, up = alpha_text(alpha_lower), alpha_text(alpha_upper)
+        merge_id = f"merged-{pair}-a{lo}_{up}"
+        opts, alphas = Options(ctx["merge"]).add("--alpha-lower", lo).add("--alpha-upper", up), \
+            {"alpha_lower": lo, "alpha_upper": up}
+    _row(rows, "MERGE", merge_id, {"source": ctx["source"], "domain": ctx["domain"]}, opts, library=ctx["library"])
     emb = encode_rows(rows, ctx, merge_id, None, f"emb-{ctx['collection']}-{merge_id}")
-    tags = {"arm": "merged", "setting": ctx["setting"], "trial": ctx["trial"], "alpha_lower": lo,
-            "alpha_upper": up, "alpha_selection": selection}
-    evaluate_row(rows, ctx, emb, f"eval-{ctx['collection']}-merged-{ctx['setting']}-{ctx['trial']}", tags)
+    arm = ctx.get("arm_tag", "merged")
+    tags = {"arm": arm, "setting": ctx["setting"], "trial": ctx["trial"], **alphas, "alpha_selection": selection}
+    evaluate_row(rows, ctx, emb, f"eval-{ctx['collection']}-{arm}-{ctx['setting']}-{ctx['trial']}", tags)
     return rows
 
 
@@ -333,6 +242,9 @@ def plan_tasks(experiment: Experiment, dataset: str = "all", settings: str = "fu
                        .add("--split-layer", mg.split_layer).add("--depth", ev.sweep_depth)
                        .switch("--restore-source-embeddings", mg.restore_source_embeddings),
                        mg.grid, sweep_shards)
+        if alpha_selection == "grid" and mg.search is not None:
+            search_rows(rows, ctx, mg, cs, trials, encoding(cs.train_split).add("--depth", ev.sweep_depth),
+                        deferred, full_set, full_file)
         ds = local("local-deepspeed", lora.deepspeed)
         # the recipe travels in the row (so -resume keys on it) and the task writes it to recipe.json
         recipe = json.dumps(lora.recipe.replace(pooling=enc.pooling).to_json(), sort_keys=True)
@@ -411,13 +323,19 @@ def write_tasks(out: str | Path, rows: dict[str, list[dict]], deferred: dict[str
 
 
 def chosen_rows(arm: dict, alpha: dict) -> dict[str, list[dict]]:
-    """The merged-arm rows of one SELECT_ALPHA task (its row's `arm`) once its alpha is known (`plan.py chosen`)."""
+    """The merged-arm rows of one SELECT_ALPHA task (its row's `arm`) once its alpha is known (`plan.py chosen`):
+    an (alpha_lower, alpha_upper) pair, or an α search's profile."""
+    profile = alpha.get("profile") if isinstance(alpha, dict) else None
+    lo = up = None
     try:
-        lo, up = float(alpha["alpha_lower"]), float(alpha["alpha_upper"])
+        if profile is not None:
+            profile = [float(a) for a in profile]
+        else:
+            lo, up = float(alpha["alpha_lower"]), float(alpha["alpha_upper"])
     except (KeyError, TypeError, ValueError):
-        raise MergeirError(f"alpha file has no numeric alpha_lower/alpha_upper: {alpha!r}") from None
+        raise MergeirError(f"alpha file has no numeric alpha_lower/alpha_upper (or profile): {alpha!r}") from None
     try:
-        rows = merged_arm(arm, lo, up, "grid")
+        rows = merged_arm(arm, lo, up, "search" if arm.get("arm_tag") == "search" else "grid", profile=profile)
     except (KeyError, TypeError):
         raise MergeirError("the arm file is not a SELECT_ALPHA row's arm (written by plan.py tasks)") from None
     return {p: rows.get(p, []) for p in CHOSEN}

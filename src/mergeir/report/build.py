@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .. import significance as sig
 from ..errors import MergeirError
+from ..evaluation import significance as sig
 from ..io import Stage, atomic_dir, dumps_json
 from ..provenance import tool_versions
 from .figures import heatmap, spread_plot
 from .inputs import Inputs, collection_sort_key, load_inputs
 from .render import MISSING_MD, table_csv, table_md, table_tex
+from .search_table import search_tables
 from .tables import build_tables
 
 SIG_LEVEL = 0.05
@@ -34,7 +35,7 @@ def build_report(results_dirs, grid_dirs, out, n_permutations: int = sig.DEFAULT
     if n_permutations < 1:
         raise MergeirError(f"--permutations must be >= 1, got {n_permutations}")
     inp = load_inputs(results_dirs, grid_dirs)
-    tables = build_tables(inp, n_permutations, seed)
+    tables = build_tables(inp, n_permutations, seed) + search_tables(inp, n_permutations, seed)
     out = Path(out)
     inputs = {"--results": results_dirs, "--grid": grid_dirs, "--results/--grid file": inp.paths}
     with atomic_dir(out, stage=REPORT_STAGE, inputs=inputs, force=force) as tmp:
@@ -67,7 +68,8 @@ def _report_md(inp: Inputs, tables, figures, n_permutations: int, seed: int) -> 
     lines = [
         "# Model merging vs LoRA fine-tuning: results",
         "",
-        f"Built by `bin/report.py build` from {n_res} result(s) and {n_grid} α grid(s) "
+        f"Built by `bin/report.py build` from {n_res} result(s) and {n_grid} α grid(s)"
+        f"{f' and {len(inp.searches)} α search(es)' if inp.searches else ''} "
         "(`provenance.json` lists them with their sha256).",
         "",
         "Metric: nDCG@10 (pytrec_eval `ndcg_cut_10`; JQaRA: `jqara_ndcg@10`), the mean of each result's "
@@ -90,6 +92,7 @@ def _report_md(inp: Inputs, tables, figures, n_permutations: int, seed: int) -> 
         "table_b_full_lora_vs_merged": "## Table B — LoRA vs merged, full data",
         "table_c_limited_summary": "## Table C — limited data (mean ± std over trials)",
         "table_c_limited_trials": "### Table C, per trial",
+        "table_d_search_vs_grid": "## Table D — α-profile search vs the grid",
     }
     for t in tables:
         lines += [sections[t.name], "", f"{t.title}. Files: `{t.name}.md`, `{t.name}.csv`, `{t.name}.tex`.", "",

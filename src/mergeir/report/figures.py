@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..selection import Grid
+from ..sweep.selection import Grid
 from .inputs import Inputs, collection_sort_key
 
 DPI = 100

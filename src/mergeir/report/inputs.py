@@ -11,9 +11,10 @@ from pathlib import Path
 
 from ..errors import MergeirError
 from ..io import sha256_file
-from ..selection import PerQuery, load_grid, parse_alpha, parse_setting, read_per_query
+from ..sweep.selection import PerQuery, load_grid, parse_alpha, parse_setting, read_per_query
 
-ARMS = {"source": "source", "merged": "merged", "merge": "merged", "lora": "lora"}
+ARMS = {"source": "source", "merged": "merged", "merge": "merged", "lora": "lora", "search": "search"}
+TABLE_ARMS = ("source", "merged", "lora", "search")  # search: the α-profile search's pick (report.search_table)
 COLLECTION_ORDER = ("nfcorpus", "scifact", "miracl-ja", "miracl", "jqara")  # the paper's column order
 
 
@@ -28,6 +29,7 @@ class Result:
     split: str | None
     metrics: PerQuery
     rel: str  # path shown in messages/provenance, relative to the folder it was found under
+    profile: tuple[float, ...] | None = None  # an α search's pick: one α per layer group
 
     @property
     def key(self):
@@ -38,6 +40,7 @@ class Result:
 class Inputs:
     results: dict = field(default_factory=dict)  # key -> Result
     grids: dict = field(default_factory=dict)  # (collection, split) -> Grid
+    searches: dict = field(default_factory=dict)  # (collection, split) -> Grid of an α search (grid.json `search`)
     notes: list = field(default_factory=list)
     files: list = field(default_factory=list)  # provenance rows
     paths: list = field(default_factory=list)  # every file read (the output guard keeps --out off them)
@@ -91,19 +94,23 @@ def _result(rel: str, path: Path) -> Result:
         raise MergeirError(f"{path}: no tags.collection")
     arm = ARMS.get(str(tags["arm"]).strip().lower(), str(tags["arm"]))
     setting = trial = None
-    if arm in ("merged", "lora"):
+    if arm in ("merged", "lora", "search"):
         if tags.get("setting") in (None, ""):
             raise MergeirError(f"{path}: {arm} result without tags.setting (full | limited)")
         try:
             setting, trial = parse_setting(tags["setting"], tags.get("trial"))
         except MergeirError as e:
             raise MergeirError(f"{path}: {str(e).replace('--', 'tags.')}") from None
-    al = au = None
-    if arm == "merged":
+    al = au = profile = None
+    if arm == "search" and tags.get("profile") not in (None, ""):
+        profile = tuple(parse_alpha(a, str(path)) for a in str(tags["profile"]).split(","))
+    elif arm in ("merged", "search"):
         if tags.get("alpha_lower") in (None, "") or tags.get("alpha_upper") in (None, ""):
-            raise MergeirError(f"{path}: merged result without tags.alpha_lower / tags.alpha_upper")
+            raise MergeirError(f"{path}: {arm} result without tags.alpha_lower / tags.alpha_upper"
+                               f"{' (or tags.profile)' if arm == 'search' else ''}")
         al, au = parse_alpha(tags["alpha_lower"], str(path)), parse_alpha(tags["alpha_upper"], str(path))
-    return Result(str(collection), arm, setting, trial, al, au, pq.doc.get("split"), pq, rel)
+        profile = (al, au) if arm == "search" else None
+    return Result(str(collection), arm, setting, trial, al, au, pq.doc.get("split"), pq, rel, profile)
 
 
 def load_inputs(results_dirs, grid_dirs) -> Inputs:
@@ -115,9 +122,11 @@ def load_inputs(results_dirs, grid_dirs) -> Inputs:
     for rel, p in grid_files:
         g = load_grid(p.parent)
         k = (g.collection, g.split)
-        if k in inp.grids:
-            raise MergeirError(f"two α grids for collection {k[0]} split {k[1]}: {inp.grids[k].root} and {g.root}")
-        inp.grids[k] = g
+        found = inp.searches if g.search is not None else inp.grids
+        if k in found:
+            what = "α searches" if g.search is not None else "α grids"
+            raise MergeirError(f"two {what} for collection {k[0]} split {k[1]}: {found[k].root} and {g.root}")
+        found[k] = g
         inp.files.append({"kind": "grid", "path": rel, "sha256": g.sha256})
     seen_metrics = set()
     ignored: dict[str, int] = {}
@@ -127,7 +136,7 @@ def load_inputs(results_dirs, grid_dirs) -> Inputs:
             continue  # a grid point, read with its grid
         seen_metrics.add(real)
         r = _result(rel, p)
-        if r.arm not in ("source", "merged", "lora"):
+        if r.arm not in TABLE_ARMS:
             ignored[r.arm] = ignored.get(r.arm, 0) + 1
             continue
         if r.key in inp.results:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from .. import significance as sig
 from ..errors import MergeirError
+from ..evaluation import significance as sig
 from .inputs import Inputs, Result, collection_sort_key
 from .render import MISSING_MD, Col, Table
 

@@ -1,5 +1,5 @@
 """The LoRA adapter folder both training backends write: its stage marker and its output contract. Its record of
-the base model it was trained on is `mergeir.identity.base_identity`.
+the base model it was trained on is `mergeir.models.base_identity`.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..collections.splits import evaluation_splits
 from ..errors import MergeirError
 from ..io import atomic_write_text, dumps_json, iter_jsonl, owner_tag, read_json, remove_stale, sha256_file
-from ..splits import evaluation_splits
 
 SIDECAR_SUFFIX = ".json"
 

@@ -2,7 +2,7 @@
 
 The encoder, pooling, max length and query instruction are the miner's own choice (the paper's files were
 mined with e5-mistral; the SciFact benchmark mines with MiniLM itself). Documents are searched as evaluation
-searches them (`retrieval.search_collection`: the whole corpus, a judged pool, or per-query candidates).
+searches them (`mergeir.evaluation.search_collection`: the whole corpus, a judged pool, or per-query candidates).
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..collections import Collection
-from ..encoding import (
-    FROM_COLLECTION, check_max_length, check_model_dirs, describe_model, encode_collection, load_encoder,
-)
+from ..collections.splits import evaluation_splits
+from ..encoding.encode import FROM_COLLECTION, encode_collection
+from ..encoding.loading import check_max_length, check_model_dirs, load_encoder
 from ..errors import MergeirError
+from ..evaluation.retrieval import search_collection
 from ..io import Stage
+from ..models.identity import describe_model
 from ..provenance import tool_versions
-from ..retrieval import search_collection
-from ..splits import evaluation_splits
 from .data import Passage, TrainingExample
 
 # a mined training file is recognised by its sidecar (`<file>.json`, kind "mined")

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from ..errors import MergeirError
-from ..identity import base_identity
 from ..io import read_json, sha256_file, write_json
+from ..models.identity import base_identity
 from ..provenance import tool_versions
 from .adapter import adapter_output
 from .data import TrainingInput

@@ -3,7 +3,7 @@
 Per optimizer step: `grad_accum` micro-batches of `per_device_batch` queries; each query brings a group of
 1 positive + (group_size - 1) hard negatives (sampling.py); the loss of a micro-batch is InfoNCE over all its
 passages (loss.py); the step's loss is the mean of its micro-batches' losses. Queries and passages share the
-encoder, pooled and normalised as encoding.py does at evaluation, so the trained adapter is used the same way.
+encoder, pooled and normalised as mergeir.encoding does at evaluation, so the trained adapter is used the same way.
 With `deepspeed_config` the same loop runs through a DeepSpeed engine (ZeRO-3 as the authors ran it), the
 config's "auto" values filled from the recipe as the HF Trainer would.
 """
@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..encoding import check_max_length, check_model_dirs, format_query, load_encoder, pool, resolve_device, tokenize
+from ..encoding.loading import check_max_length, check_model_dirs, load_encoder, resolve_device
+from ..encoding.pooling import pool
+from ..encoding.tokenization import format_query, tokenize
 from ..errors import MergeirError
-from ..identity import base_identity
 from ..io import read_json, sha256_file, write_json
+from ..models.identity import base_identity
 from ..provenance import tool_versions
 from .adapter import LORA_STAGE, adapter_output
 from .data import TrainingExample, read_sidecar, read_training_input
