@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from helpers_cli import assert_one_error, run_bin
+from helpers_experiment import write_variant
 from mergeir.errors import MergeirError
 from mergeir.experiment import EncodingSpec, load_experiment, published_alpha
 from mergeir.merging import alpha_code
@@ -164,15 +165,6 @@ def test_test_yaml_same_shape_as_paper(paper):
     assert (len(rows["PREPARE_COLLECTION"]), len(rows["LORA_TRAIN"])) == (1, 3)
 
 
-def _write_variant(tmp_path, edit) -> Path:
-    doc = yaml.safe_load(TEST.read_text())
-    edit(doc)
-    doc["collections"]["tiny"]["path"] = str(TEST.parent / doc["collections"]["tiny"]["path"])
-    p = tmp_path / "exp.yaml"
-    p.write_text(yaml.safe_dump(doc))
-    return p
-
-
 @pytest.mark.parametrize("edit, message", [
     (lambda d: d["collections"]["tiny"]["trials"]["limited"]["v1"].update(alpha=[1.5, 0.5]),
      r"collections\.tiny\.trials\.limited\.v1\.alpha\[0\]: alpha must be a number in \[0, 1\]"),
@@ -191,7 +183,7 @@ def _write_variant(tmp_path, edit) -> Path:
     (lambda d: d["merge"].update(split_layer=4), r"merge\.split_layer: 4 must be below tiny\.layers 4"),
 ])
 def test_invalid_experiments_name_the_key(tmp_path, edit, message):
-    p = _write_variant(tmp_path, edit)
+    p = write_variant(tmp_path, edit)
     with pytest.raises(MergeirError, match=message) as e:
         load_experiment(p)
     assert str(p) in str(e.value)

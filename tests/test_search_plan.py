@@ -6,23 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
+from helpers_experiment import write_variant
 from mergeir.errors import MergeirError
 from mergeir.experiment import load_experiment
 from mergeir.pipeline.tasks import chosen_rows, plan_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST = ROOT / "data" / "test.yaml"
-
-
-def _variant(tmp_path, edit) -> Path:
-    doc = yaml.safe_load(TEST.read_text())
-    edit(doc)
-    doc["collections"]["tiny"]["path"] = str(TEST.parent / doc["collections"]["tiny"]["path"])
-    p = tmp_path / "exp.yaml"
-    p.write_text(yaml.safe_dump(doc))
-    return p
 
 
 def test_the_test_experiment_searches_four_groups_beside_the_grid():
@@ -58,7 +49,7 @@ def test_the_test_experiment_searches_four_groups_beside_the_grid():
 
 
 def test_a_grid_sampler_search_passes_the_grid_and_two_groups_the_split_layer(tmp_path):
-    p = _variant(tmp_path, lambda d: d["merge"].update(search={"sampler": "grid", "groups": 2, "budget": 9}))
+    p = write_variant(tmp_path, lambda d: d["merge"].update(search={"sampler": "grid", "groups": 2, "budget": 9}))
     rows, _ = plan_tasks(load_experiment(p), alpha_selection="grid", library="x")
     opts = next(r for r in rows["SWEEP"] if r["id"] == "search-tiny")["options"]
     assert "--grid 0,0.5,1" in opts and "--split-layer 2" in opts and "--step" not in opts
@@ -74,7 +65,7 @@ def test_a_grid_sampler_search_passes_the_grid_and_two_groups_the_split_layer(tm
     ({"budjet": 3}, r"merge\.search: unknown keys \['budjet'\]"),
 ])
 def test_bad_search_settings_name_the_key(tmp_path, search, message):
-    p = _variant(tmp_path, lambda d: d["merge"].update(search=search))
+    p = write_variant(tmp_path, lambda d: d["merge"].update(search=search))
     with pytest.raises(MergeirError, match=message):
         load_experiment(p)
 
