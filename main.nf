@@ -31,6 +31,7 @@ include { TRAINING_SETS } from './subworkflows/local/training_sets'
 include { LORA_ARM      } from './subworkflows/local/lora_arm'
 include { MERGED_ARM    } from './subworkflows/local/merged_arm'
 include { SCORING       } from './subworkflows/local/scoring'
+include { dropsProfileParams } from './subworkflows/local/utils'
 
 workflow {
     main:
@@ -41,11 +42,16 @@ workflow {
             : "mergeir: failed (${workflow.errorMessage}); see ${params.outdir}/pipeline_info and .nextflow.log")
     }
 
-    // Nextflow 25.10.0-25.10.6 with the strict parser keep the first value of a param assigned twice (the test
-    // profile's experiment and device, the gpu profile's device): such a run would plan the wrong study
-    def nf = nextflow.version.toString().tokenize('.-')
-    if( System.getenv('NXF_SYNTAX_PARSER') == 'v2' && nf[0] == '25' && nf[1] == '10' && (nf[2] as int) < 7 )
+    // such a run would plan the wrong study (the test profile's experiment and device, the gpu profile's device)
+    if( dropsProfileParams(nextflow.version.toString(), System.getenv('NXF_SYNTAX_PARSER')) )
         error("mergeir: Nextflow ${nextflow.version} with NXF_SYNTAX_PARSER=v2 ignores params set by profiles; use 25.10.7 or later, or the v1 parser")
+
+    // Nextflow reads a value that starts with '-' as the next option: `--slurm_options --qos=high` leaves the param
+    // `true`, which sbatch would get as a directive
+    ['slurm_queue', 'slurm_account', 'slurm_gres', 'slurm_options'].each { name ->
+        if( params[name] in [true, 'true'] )
+            error("mergeir: --${name} has no value; write --${name}='VALUE' when the value starts with '-'")
+    }
 
     def experiment = file(params.experiment ?: "${projectDir}/data/paper.yaml", checkIfExists: true)
     // PLAN gets the params as one JSON object (the shell sees it only inside a quoted heredoc) and validates

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers_engine import FIXTURES, ROOT, assert_ok, by_status, process_name, processes, run
+from helpers_engine import FIXTURES, ROOT, assert_ok, by_status, engine_env, nextflow_bin, process_name, processes, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
 
@@ -83,3 +84,23 @@ def test_without_the_test_profile_the_tasks_fit_this_machine(tmp_path):
             profile="local")
     assert_ok(r)
     assert {process_name(x) for x in by_status(r, "COMPLETED")} == processes(r)
+
+
+@pytest.mark.parametrize("parser", ["v1", "v2"])
+def test_the_version_guard_refuses_only_the_releases_that_drop_profile_params(parser, tmp_path):
+    # main.nf's guard, evaluated by the engine CI has on versions it cannot install: 25.10.0-25.10.6 under v2 only
+    p = subprocess.run([nextflow_bin(), "run", str(FIXTURES / "version_guard.nf")], cwd=tmp_path, capture_output=True,
+                       text=True, env=engine_env(tmp_path, parser), timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    got = {(v, q): flag == "true" for v, q, flag in (ln.split() for ln in p.stdout.splitlines() if ln[:1].isdigit())}
+    assert len(got) == 16
+    assert {k for k, refused in got.items() if refused} == {("25.10.0", "v2"), ("25.10.6", "v2")}
+
+
+@pytest.mark.parametrize("parser", ["v1", "v2"])
+def test_an_option_whose_value_the_engine_took_for_another_option_is_refused(parser, tmp_path):
+    # `--slurm_options --qos=high` leaves the param `true`: refused before any task, not handed to sbatch
+    r = run(tmp_path, "novalue", "-stub", "--slurm_options", "--qos=high", parser=parser)
+    assert r.returncode != 0
+    assert not r.rows
+    assert "mergeir: --slurm_options has no value; write --slurm_options='VALUE'" in r.output

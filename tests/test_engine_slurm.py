@@ -24,7 +24,8 @@ def slurm():
 @pytest.mark.slurm
 def test_the_test_profile_on_slurm_interrupted_and_resumed(slurm, engine_first, tmp_path):
     launch = tmp_path / "launch"
-    fast = ["-c", str(FIXTURES / "fast-slurm.config")]
+    # the sbatch params from the command line (Nextflow reads `--x=VALUE` for a value that starts with '-')
+    fast = ["-c", str(FIXTURES / "fast-slurm.config"), "--slurm_queue", "ci", "--slurm_options=--comment=mergeir-ci"]
     cut = run_interrupted(launch, "cut", *fast, profile="test,slurm", after_completed=6)
     assert cut.returncode != 0
     done = {x["hash"] for x in by_status(cut, "COMPLETED") if process_name(x) != "PLAN"}  # PLAN: cache false
@@ -35,6 +36,10 @@ def test_the_test_profile_on_slurm_interrupted_and_resumed(slurm, engine_first, 
     assert done <= {x["hash"] for x in by_status(r, "CACHED")}
     ran = by_status(r, "COMPLETED")
     assert ran and all(x["native_id"].isdigit() for x in ran)
+    for x in ran:  # each job was submitted to the queue and with the options given on the command line
+        (script,) = launch.glob(f"work/{x['hash']}*/.command.run")
+        directives = [ln for ln in script.read_text().splitlines() if ln.startswith("#SBATCH")]
+        assert "#SBATCH -p ci" in directives and "#SBATCH --comment=mergeir-ci" in directives, directives
     assert {process_name(x) for x in ran + by_status(r, "CACHED")} == processes(r)
     assert metrics(r) == metrics(engine_first)
     assert report_tables(r) == report_tables(engine_first)

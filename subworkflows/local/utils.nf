@@ -1,7 +1,8 @@
 // Channel helpers: the only Groovy logic between PLAN's task files and the processes. Items are
 // [row, path...]: a task row (a Map from tasks/<PROCESS>.json) followed by its staged inputs in the order of the
 // module's input tuple. Artifacts are [artifact id, path]. Everything is joined by id; PLAN checked that every
-// id a row names is produced by some task (src/mergeir/pipeline/tasks.py, check_references).
+// id a row names is produced by some task (src/mergeir/pipeline/tasks.py, check_references). Last, the engine
+// versions main.nf refuses.
 
 // The rows of one process.
 def taskRows(tasks, String process) {
@@ -32,4 +33,11 @@ def withParts(rows, String name, artifacts) {
         .map { _id, row, artifact -> [groupKey(row.id, row.inputs[name].size()), row, artifact] }
         .groupTuple()
         .map { _key, rows_of_key, parts -> [rows_of_key[0], parts.toSorted { p -> p.name }] }
+}
+
+// Nextflow 25.10.0-25.10.6 with the strict parser (v2) keep the first value of a param assigned twice, so a
+// profile's params (test: experiment, device; gpu: device) are silently ignored. main.nf refuses such runs.
+def dropsProfileParams(String version, String parser) {
+    def v = version.tokenize('.-')
+    return parser == 'v2' && v.size() >= 3 && v[0] == '25' && v[1] == '10' && v[2].isInteger() && (v[2] as int) < 7
 }
