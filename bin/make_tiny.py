@@ -10,7 +10,7 @@ from mergeir.cli import force_option, make_app, run
 from mergeir.collections import load_collection
 from mergeir.errors import MergeirError
 from mergeir.io import atomic_dir, write_json
-from mergeir.models import TINY_STAGE, build_mistral, build_tokenizer
+from mergeir.models import MAX_TINY_SIZE, TINY_STAGE, build_mistral, build_tokenizer
 from mergeir.provenance import tool_versions
 
 app = make_app(__doc__)
@@ -21,12 +21,14 @@ def models(
     out: Path = typer.Option(..., help="folder to create; gets source/ (MistralModel) and domain/ (MistralForCausalLM)"),
     collection: Path = typer.Option(..., help="collection whose texts define the tokenizer's vocabulary"),
     seed: int = typer.Option(0, help="source uses seed, domain seed+1"),
-    layers: int = typer.Option(4, help="number of decoder layers (at least 1)"),
+    layers: int = typer.Option(4, help=f"number of decoder layers (1 to {MAX_TINY_SIZE})"),
     force: bool = force_option(),
 ) -> None:
     """Write a tiny source retriever and a tiny domain LLM sharing one tokenizer."""
     if layers < 1:
         raise MergeirError(f"--layers must be at least 1, got {layers}")
+    if layers > MAX_TINY_SIZE:  # a tiny model: 10**30 layers never finished building
+        raise MergeirError(f"--layers must be at most {MAX_TINY_SIZE}, got {layers}")
     coll = load_collection(collection)
     texts = [q for q in coll.queries.values()] + [d["title"] + " " + d["text"] for d in coll.corpus.values()]
     texts.append("Instruct: Given a question, retrieve relevant documents that best answer the question\nQuery:")

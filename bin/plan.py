@@ -1,17 +1,16 @@
 #!/usr/bin/env python3
 """PLAN: turn an experiment file (data/paper.yaml, data/test.yaml or your own) into the pipeline's task files."""
 
-import json
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
 import typer
 
-from mergeir.cli import make_app, run
+from mergeir.cli import force_option, make_app, run
 from mergeir.errors import MergeirError
 from mergeir.experiment import load_experiment
-from mergeir.io import atomic_dir, dumps_json
-from mergeir.pipeline import MAX_ENCODE_SHARDS, chosen_rows, plan_tasks, write_tasks
+from mergeir.io import read_json
+from mergeir.pipeline import MAX_ENCODE_SHARDS, chosen_rows, plan_tasks, write_chosen, write_tasks
 
 app = make_app(__doc__)
 
@@ -33,6 +32,7 @@ def tasks(
                                      "sweep_shards), as text: how PLAN passes the pipeline's params without a shell"),
     check_paths: bool = typer.Option(True, help="check that the experiment's local paths exist (PLAN leaves it to "
                                                 "main.nf: a container sees only the experiment file)"),
+    force: bool = force_option(),
 ) -> None:
     """Write one JSON task file per process (the rows main.nf executes)."""
     experiment = load_experiment(experiment_file, check_paths=check_paths)
@@ -42,17 +42,15 @@ def tasks(
     if params_file is not None:
         params.update(read_params(params_file, set(params)))
     rows, deferred = plan_tasks(experiment, **params)
-    write_tasks(out, rows, deferred, experiment, params)
+    write_tasks(out, rows, deferred, experiment, params, force=force)
     counts = ", ".join(f"{len(v)} {k}" for k, v in rows.items() if v)
     print(f"{experiment.name}: {counts}" + (f"; {len(deferred)} merged arms chosen on the grid" if deferred else ""))
 
 
 def read_object(path: Path, what: str) -> dict:
-    """A JSON object from a file a template wrote (params.json, arm.json, alpha.json)."""
-    try:
-        given = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise MergeirError(f"{path}: cannot read the {what} ({e})") from None
+    """A JSON object from a file a template wrote (params.json, arm.json, alpha.json): a key written twice is
+    refused, not last-wins."""
+    given = read_json(path, f"{what} file")
     if not isinstance(given, dict):
         raise MergeirError(f"{path}: the {what} must be a JSON object")
     return given
@@ -70,16 +68,14 @@ def read_params(path: Path, known: set[str]) -> dict[str, str]:
 def chosen(
     arm: Path = typer.Option(..., help="the SELECT_ALPHA row's `arm` (JSON), written to a file by its template"),
     alpha: Path = typer.Option(..., help="alpha.json written by report.py select-alpha"),
-    out: Path = typer.Option(..., help="folder to create: MERGE.json, ENCODE.json, GATHER_EMBEDDINGS.json, EVALUATE.json, alpha.json"),
+    out: Path = typer.Option(..., help="folder to create: MERGE.json, ENCODE.json, GATHER_EMBEDDINGS.json, EVALUATE.json, alpha.json, chosen.json"),
+    force: bool = force_option(),
 ) -> None:
     """The merged-arm task rows of a grid-chosen alpha (the one edge of the DAG decided at run time)."""
     chosen_alpha = read_object(alpha, "alpha")
     arm_context = read_object(arm, "arm")
     rows = chosen_rows(arm_context, chosen_alpha)
-    with atomic_dir(out) as tmp:
-        for process, rs in rows.items():
-            (tmp / f"{process}.json").write_text(dumps_json(rs), encoding="utf-8")
-        (tmp / "alpha.json").write_text(dumps_json(chosen_alpha), encoding="utf-8")  # published with the rows
+    write_chosen(out, rows, chosen_alpha, inputs={"--arm": arm, "--alpha": alpha}, force=force)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ library on the tiny fixture collection, tree snapshots, and the refusal contract
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -209,3 +210,51 @@ def make_world(tmp_path_factory, name: str, *needed: str) -> World:
     for attr in needed:
         getattr(w, attr)
     return w
+
+
+def partial_grids(grid: Path, root: Path) -> dict[float, Path]:
+    """A whole grid folder as the partial grids `sweep.py --alpha-lower A` writes (one per alpha_lower)."""
+    doc = json.loads((grid / "grid.json").read_text())
+    out = {}
+    for a in doc["grid"]:
+        d = root / f"part{a}"
+        points = [p for p in doc["points"] if p["alpha_lower"] == a]
+        for p in points:
+            shutil.copytree(grid / p["dir"], d / p["dir"])
+        (d / "grid.json").write_text(json.dumps({**doc, "points": points, "partial": {"alpha_lower": [a]}}))
+        out[a] = d
+    return out
+
+
+def edit_json(path: Path, change) -> None:
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))  # json writes NaN / Infinity as Python reads them back
+
+
+@contextlib.contextmanager
+def full_file_system(tmp_path: Path):
+    """A 64 KiB tmpfs under tmp_path; yields fill(free_kib=0) -> the mount point, left with `free_kib` KiB free by
+    a filler file. Needs root (mount): the test skips, saying so, without it. Unmounted afterwards."""
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("full-file-system tests mount a tmpfs: they need root (run the suite as root to include them)")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({r.stderr.strip()}): the full-file-system tests need it")
+
+    def fill(free_kib: int = 0) -> Path:
+        with open(mnt / "filler", "wb") as f:
+            try:
+                f.write(b"\0" * ((64 - free_kib) * 1024))
+                f.flush()
+            except OSError:
+                pass
+        return mnt
+    try:
+        yield fill
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -113,7 +113,9 @@ def test_check_paths_checks_a_model_source_and_the_deepspeed_config(tmp_path, ol
     _refused(tmp_path, f, str(f), f"{key}: 'no-such-path' does not exist")
     # PLAN (in a container that sees only the experiment file) leaves the check to main.nf
     assert_ok(cli("plan.py", "tasks", "--experiment", f, "--out", tmp_path / "unchecked", "--no-check-paths"))
-    (tmp_path / "present").mkdir()  # beside the experiment file: accepted, and planned as a LOCAL input
+    # beside the experiment file, of the right kind (a model folder, a DeepSpeed JSON file): accepted, and planned
+    # as a LOCAL input
+    (tmp_path / "present").mkdir() if key.endswith("source") else (tmp_path / "present").write_text("{}")
     f = _experiment(tmp_path, (old, new.format(source="present")))
     assert_ok(cli("plan.py", "tasks", "--experiment", f, "--out", tmp_path / "plan"))
     assert "present" in {r["path"] for r in json.loads((tmp_path / "plan" / "LOCAL.json").read_text())}

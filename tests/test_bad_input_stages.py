@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +19,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from helpers_bad_input import Snapshot, assert_ok, assert_refused, cli, make_world, popen
+from helpers_bad_input import (Snapshot, assert_ok, assert_refused, cli, edit_json, full_file_system, make_world,
+                               partial_grids, popen)
 from mergeir.errors import MergeirError
 
 SHARDS = ("--device", "cpu", "--no-progress", "--batch-size", "4", "--max-length", "64")
@@ -189,29 +188,9 @@ def test_a_shard_with_another_batch_plan_is_named_as_such(encoded, tmp_path):
 # ---------------------------------------------------------------- partial grids
 
 
-def _parts(grid: Path, root: Path) -> dict[float, Path]:
-    """The world's 2x2 grid as the two partial grids `sweep.py --alpha-lower A` writes (one per alpha_lower)."""
-    doc = json.loads((grid / "grid.json").read_text())
-    out = {}
-    for a in doc["grid"]:
-        d = root / f"part{a}"
-        points = [p for p in doc["points"] if p["alpha_lower"] == a]
-        for p in points:
-            shutil.copytree(grid / p["dir"], d / p["dir"])
-        (d / "grid.json").write_text(json.dumps({**doc, "points": points, "partial": {"alpha_lower": [a]}}))
-        out[a] = d
-    return out
-
-
-def _edit_json(path: Path, change) -> None:
-    doc = json.loads(path.read_text())
-    change(doc)
-    path.write_text(json.dumps(doc))  # json writes NaN / Infinity as Python reads them back
-
-
 @pytest.fixture
 def parts(world, tmp_path):
-    return _parts(world.grid, tmp_path / "parts")
+    return partial_grids(world.grid, tmp_path / "parts")
 
 
 def _grid_refused(parts, tmp_path, *fragments):
@@ -231,7 +210,7 @@ def test_the_partial_grids_gather_into_the_whole_grid(world, parts, tmp_path):
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_gather_grid_refuses_a_non_finite_grid_metric(parts, tmp_path, value):
     """Was accepted: grid.json was written with `"ndcg_cut_10": NaN` (and select-alpha then ranks it)."""
-    _edit_json(parts[1.0] / "grid.json", lambda d: d["points"][1].update(ndcg_cut_10=value))
+    edit_json(parts[1.0] / "grid.json", lambda d: d["points"][1].update(ndcg_cut_10=value))
     _grid_refused(parts, tmp_path, str(parts[1.0] / "grid.json"), "points[1].ndcg_cut_10 is", "must be finite")
 
 
@@ -245,7 +224,7 @@ def test_gather_grid_refuses_a_point_whose_metrics_are_not_finite(parts, tmp_pat
             doc["mean"]["ndcg_cut_10"] = math.nan
         else:
             next(iter(doc["per_query"].values()))["ndcg_cut_10"] = math.inf
-    _edit_json(metrics, poison)
+    edit_json(metrics, poison)
     _grid_refused(parts, tmp_path, str(metrics), f"{where}.", "is not a finite number")
 
 
@@ -260,7 +239,7 @@ def test_gather_grid_refuses_a_point_whose_metrics_are_not_finite(parts, tmp_pat
 ])
 def test_gather_grid_refuses_a_malformed_part(parts, tmp_path, change, fragments):
     """Were a KeyError / TypeError, or a point copied from outside the part (a `dir` with '..')."""
-    _edit_json(parts[1.0] / "grid.json", change)
+    edit_json(parts[1.0] / "grid.json", change)
     _grid_refused(parts, tmp_path, *fragments)
 
 
@@ -268,13 +247,13 @@ def test_a_part_retried_with_a_halved_batch_or_from_a_model_copy_gathers(world, 
     """A SWEEP_PART retried after running out of memory records its halved batch_size, and one run from a copy
     of the model records another path: both were refused as "another sweep". The grid.json edits stand for those
     runs (bin/sweep.py --attempt 2 writes exactly batch_size 4 here); the gathered grid is the whole one."""
-    _edit_json(parts[1.0] / "grid.json", lambda d: d.update(batch_size=d["batch_size"] // 2))
-    _edit_json(parts[0.0] / "grid.json", lambda d: d["inputs"]["source"].update(path="/elsewhere/source-copy"))
+    edit_json(parts[1.0] / "grid.json", lambda d: d.update(batch_size=d["batch_size"] // 2))
+    edit_json(parts[0.0] / "grid.json", lambda d: d["inputs"]["source"].update(path="/elsewhere/source-copy"))
     assert_ok(cli("gather.py", "grid", "--part", parts[0.0], "--part", parts[1.0], "--out", tmp_path / "g"))
     got, want = _files(tmp_path / "g"), _files(world.grid)
     assert json.loads(got.pop("grid.json"))["points"] == json.loads(want.pop("grid.json"))["points"] and got == want
     # other weights are another sweep
-    _edit_json(parts[0.0] / "grid.json",
+    edit_json(parts[0.0] / "grid.json",
                lambda d: d["inputs"]["source"].update(weights_sha256={"model.safetensors": "0" * 64}))
     _grid_refused(parts, tmp_path, "is part of another sweep", "inputs")
 
@@ -282,33 +261,11 @@ def test_a_part_retried_with_a_halved_batch_or_from_a_model_copy_gathers(world, 
 # ---------------------------------------------------------------- a full file system
 
 
-def _root_or_skip():
-    if os.geteuid() != 0:
-        pytest.skip("full-file-system tests mount a tmpfs: they need root (run the suite as root to include them)")
-
-
 @pytest.fixture
 def full_fs(tmp_path):
     """A 64 KiB tmpfs, `free_kib` KiB left free by a filler file (default 0); unmounted afterwards."""
-    _root_or_skip()
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs ({r.stderr.strip()}): the full-file-system tests need it")
-
-    def fill(free_kib: int = 0) -> Path:
-        with open(mnt / "filler", "wb") as f:
-            try:
-                f.write(b"\0" * ((64 - free_kib) * 1024))
-                f.flush()
-            except OSError:
-                pass
-        return mnt
-    try:
+    with full_file_system(tmp_path) as fill:
         yield fill
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 STAGES = {  # stage -> (command given the world and --out, the --out name)

@@ -318,7 +318,7 @@ def _bad(models, tmp_path, *args, **over):
 @pytest.mark.parametrize("over,fragment", [
     ({"--alpha-lower": "1.5"}, "--alpha-lower must be within [0, 1]"),
     ({"--alpha-upper": "-0.25"}, "--alpha-upper must be within [0, 1]"),
-    ({"--alpha-upper": "nan"}, "--alpha-upper must be within [0, 1]"),
+    ({"--alpha-upper": "nan"}, "--alpha-upper nan: not a finite number"),
     ({"--source": "/nonexistent/model"}, "model folder not found"),
 ])
 def test_bad_cli_input_gives_one_error_line(models, tmp_path, over, fragment):

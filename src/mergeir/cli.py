@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import functools
 import inspect
+import math
 import os
 import re
 import signal
@@ -148,8 +149,56 @@ def make_app(help: str) -> typer.Typer:
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
+    # one line whatever the message quotes (a path or value holding a newline): the last stderr line is the error
+    print("error: " + message.replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
     raise SystemExit(code)
+
+
+MAX_SEED = 2**32 - 1  # as mergeir.experiment.reader.MAX_SEED: numpy's legacy seed range, which every stage takes
+
+
+def _option(param) -> str:
+    return max(getattr(param, "opts", None) or [f"--{param.name}"], key=len)
+
+
+def _non_finite(params: dict, kwargs: dict) -> str | None:
+    """The option (and value) of the first non-finite float given, e.g. `--cache-gib nan`, else None."""
+    for name, value in kwargs.items():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if name in params and isinstance(v, float) and not math.isfinite(v):
+                return f"{_option(params[name])} {v}"
+    return None
+
+
+def _check_seeds(params: dict, kwargs: dict) -> None:
+    """A seed outside [0, MAX_SEED]: torch raises on a 30-digit one, numpy on a negative one (or draws what its
+    absolute value draws)."""
+    for name, v in kwargs.items():
+        if (name == "seed" or name.endswith("_seed")) and isinstance(v, int) and not isinstance(v, bool) \
+                and not 0 <= v <= MAX_SEED and name in params:
+            raise MergeirError(f"{_option(params[name])}: a seed must be within [0, {MAX_SEED}], got {v}")
+
+
+def _checked(command) -> None:
+    """Wrap the callback of `command` and of its subcommands so that, before it runs, a seed outside what every
+    generator takes and a non-finite float option (`--cache-gib nan`, `--temperature inf`: no option means
+    "unbounded" by inf, and nan passes every range check) are one error naming the option."""
+    for sub in getattr(command, "commands", {}).values():
+        _checked(sub)
+    callback, params = command.callback, {p.name: p for p in command.params}
+    if callback is None or getattr(callback, "_mergeir_checked", False):
+        return
+
+    @functools.wraps(callback)
+    def checked(*args, **kwargs):
+        _check_seeds(params, kwargs)
+        given = _non_finite(params, kwargs)
+        if given is not None:
+            raise MergeirError(f"{given}: not a finite number")
+        return callback(*args, **kwargs)
+
+    checked._mergeir_checked = True
+    command.callback = checked
 
 
 def _is_cuda_oom(e: BaseException) -> bool:
@@ -195,6 +244,7 @@ def run(app: typer.Typer, argv: list[str] | None = None) -> None:
     """Run a typer app; usage errors and MergeirError become one stderr line and exit 2; CUDA OOM exits 75;
     SIGINT and SIGTERM clean up and exit 128 + the signal number (130, 143) after one `error:` line."""
     command = typer.main.get_command(app)
+    _checked(command)
     previous = _install_signal_handlers()
     try:
         _run(command, argv)

@@ -11,7 +11,6 @@ The same file readers, lenient, read upstream BEIR releases (`beir.py`).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -19,9 +18,10 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ..errors import MergeirError
-from ..io import iter_jsonl, iter_lines, read_text, sha256_file
+from ..io import iter_jsonl, iter_lines, read_json, sha256_file
 
 COLLECTION_JSON = "collection.json"
+MAX_RELEVANCE = 2**31 - 1  # a qrels score: trec_eval's relevance is a C int
 _META_KEYS = {
     "name", "language", "splits", "eval_split", "train_split", "query_instruction", "use_titles", "source",
     "checksums", "pools", "empty_documents",
@@ -218,10 +218,13 @@ def read_qrels(path: PathLike, corpus: Mapping | None = None, queries: Mapping |
     rows: list[tuple[str, str, int]] = []
     seen: set[tuple[str, str]] = set()
     for n, (query_id, doc_id, score) in _iter_tsv(path, ("query-id", "corpus-id", "score"), strict):
+        shown = repr(score) if len(score) <= 30 else f"{score[:24]!r}... ({len(score)} characters)"
         try:
             relevance = int(score)
         except ValueError:
-            raise MergeirError(f"{path}:{n}: score {score!r} is not an integer") from None
+            raise MergeirError(f"{path}:{n}: score {shown} is not an integer") from None
+        if abs(relevance) > MAX_RELEVANCE:  # pytrec_eval (C) raised a SystemError on a 40-digit one
+            raise MergeirError(f"{path}:{n}: score {shown} is out of range (at most {MAX_RELEVANCE} in size)")
         if strict:
             _check_ids(path, n, query_id, doc_id, corpus, queries)
             if (query_id, doc_id) in seen:
@@ -274,11 +277,7 @@ def load_collection(path: str | os.PathLike) -> Collection:
         raise MergeirError(f"collection folder not found: {root}")
     meta: dict = {}
     if (root / COLLECTION_JSON).exists():
-        try:
-            meta = json.loads(read_text(root / COLLECTION_JSON))
-        except json.JSONDecodeError as e:
-            raise MergeirError(f"{root / COLLECTION_JSON}: invalid JSON ({e})") from None
-        meta = _check_meta(meta, root / COLLECTION_JSON)
+        meta = _check_meta(read_json(root / COLLECTION_JSON, COLLECTION_JSON), root / COLLECTION_JSON)
     for f in ("corpus.jsonl", "queries.jsonl"):
         if not (root / f).is_file():
             raise MergeirError(f"collection {root}: missing {f}")

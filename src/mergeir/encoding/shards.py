@@ -209,7 +209,7 @@ def gather_embeddings(shard_dirs: Sequence[str | os.PathLike], out: str | os.Pat
             raise MergeirError(f"{d} is shard {m['shard']['index']} of {m['shard']['count']}, {dirs[0]} one of "
                                f"{count}: shards of one run have one count")
     seen = sorted(m["shard"]["index"] for m in metas)
-    if seen != list(range(count)):
+    if len(seen) != count or seen != list(range(count)):  # the length first: a count of 10**12 in meta.json
         raise MergeirError(f"shards {seen} given, the run has {count} (0 .. {count - 1}, each once)")
     # the gathered meta is shard 0's (whichever order the folders were given in)
     order = sorted(range(len(dirs)), key=lambda i: metas[i]["shard"]["index"])

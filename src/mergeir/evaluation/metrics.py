@@ -164,11 +164,15 @@ def parse_tags(items: Sequence[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise MergeirError(f"--tag {item!r}: expected KEY=VALUE")
+        if key.strip() in tags:  # the last one would silently win (an arm or alpha recorded wrongly)
+            raise MergeirError(f"--tag {item!r}: {key.strip()!r} is given twice")
         try:
             parsed = json.loads(value)
-            tags[key.strip()] = parsed if isinstance(parsed, (int, float, bool)) else value
         except ValueError:
-            tags[key.strip()] = value
+            parsed = value
+        if isinstance(parsed, float) and not math.isfinite(parsed):  # json reads NaN, Infinity
+            raise MergeirError(f"--tag {item!r}: not a finite number")
+        tags[key.strip()] = parsed if isinstance(parsed, (int, float, bool)) else value
     return tags
 
 

@@ -29,6 +29,7 @@ from ..errors import MergeirError
 
 DEFAULT_PERMUTATIONS = 10_000
 DEFAULT_SEED = 0
+MAX_PERMUTATIONS = 2**31 - 1  # a count, as everywhere (--permutations 10**30 drew patterns for ever)
 EXACT_MAX_N = 16  # 2^16 = 65,536 patterns: exact enumeration is then cheaper than sampling 10,000
 _CHUNK = 2_000  # sampled sign patterns per matrix product (bounds memory for ~1,700 queries)
 
@@ -79,8 +80,7 @@ def randomization_test(
     a, b, n_permutations: int = DEFAULT_PERMUTATIONS, seed: int | list[int] = DEFAULT_SEED
 ) -> tuple[float, int, bool]:
     """Two-sided paired sign-flip test on sum(a - b). Returns (p, patterns used, exact?)."""
-    if n_permutations < 1:
-        raise MergeirError(f"--permutations must be >= 1, got {n_permutations}")
+    check_permutations(n_permutations)
     d = _pairs(a, b)
     d = d[d != 0.0]
     k = d.size
@@ -114,6 +114,13 @@ def randomization_test(
         hits += int(np.count_nonzero(np.abs(2.0 * plus - total) >= observed - tol))
         left -= m
     return (1.0 + hits) / (1.0 + n_permutations), n_permutations, False
+
+
+def check_permutations(n_permutations: int) -> None:
+    if n_permutations < 1:
+        raise MergeirError(f"--permutations must be >= 1, got {n_permutations}")
+    if n_permutations > MAX_PERMUTATIONS:
+        raise MergeirError(f"--permutations must be at most {MAX_PERMUTATIONS}, got {n_permutations}")
 
 
 def holm_bonferroni(pvalues) -> list[float]:

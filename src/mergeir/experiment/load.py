@@ -7,6 +7,7 @@ MergeirError naming the file and the line."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -70,6 +71,7 @@ class StrictLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
+            self._check_merges(node)
             seen = {}
             for key_node in getattr(node, "explicit", [k for k, _ in node.value if k.tag != MERGE_TAG]):
                 key = self.construct_object(key_node, deep=True)
@@ -84,6 +86,39 @@ class StrictLoader(yaml.SafeLoader):
                 seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
+    def _check_merges(self, node) -> None:
+        """`<<` twice in one mapping, or `<<: [*a, *b]` where a and b share a key: YAML would keep one of the two
+        values by rules (the later `<<`, the earlier list item) nobody writing them has in mind."""
+        merges = [(k, v) for k, v in node.value if k.tag == MERGE_TAG]
+        if len(merges) > 1:
+            raise ConstructorError(None, None, f"duplicate key '<<' (first at line {merges[0][0].start_mark.line + 1}; "
+                                   "YAML would silently keep one of them)", merges[1][0].start_mark)
+        sources = merges[0][1].value if merges and isinstance(merges[0][1], yaml.SequenceNode) else []
+        first: dict = {}
+        for source in sources:
+            value = self.construct_object(source, deep=True)
+            for key in value if isinstance(value, dict) else ():
+                if key in first:
+                    raise ConstructorError(None, None, f"key {short(key)} is merged from two mappings (lines "
+                                           f"{first[key].line + 1} and {source.start_mark.line + 1}; YAML would "
+                                           "silently keep the first)", merges[0][0].start_mark)
+                first[key] = source.start_mark
+
+    def construct_yaml_int(self, node):
+        """YAML 1.1 (PyYAML) reads 010 as 8 and 1:40 as 100; YAML 1.2 reads 10 and the text '1:40'."""
+        text = str(node.value).replace("_", "")
+        if ":" in text or re.fullmatch(r"[-+]?0[0-9]+", text):
+            raise ConstructorError(None, None, f"{short(node.value)} is an ambiguous number (YAML 1.1 reads a "
+                                   "leading 0 as octal and a:b as base 60): write it in plain decimal, or quote "
+                                   "it", node.start_mark)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):
+        if ":" in str(node.value):
+            raise ConstructorError(None, None, f"{short(node.value)} is an ambiguous number (YAML 1.1 reads a:b as "
+                                   "base 60): write it in plain decimal, or quote it", node.start_mark)
+        return super().construct_yaml_float(node)
+
     def construct_object(self, node, deep=False):
         try:
             return super().construct_object(node, deep=deep)
@@ -92,6 +127,10 @@ class StrictLoader(yaml.SafeLoader):
             shown = repr(value) if len(value) <= 30 else repr(value[:24]) + f"... ({len(value)} characters)"
             raise ConstructorError(None, None, f"cannot read {shown}: {str(e).split(';')[0]}",
                                    node.start_mark) from None
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
+StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_yaml_float)
 
 
 def _read_yaml(path: Path):
@@ -129,6 +168,8 @@ def load_experiment(path: str | Path, check_paths: bool = True) -> Experiment:
     the (real, symlinks followed) file. PLAN turns it off: in a container only the experiment file itself is
     mounted, and main.nf checks those paths (checkIfExists)."""
     path = Path(path)
+    if path.is_dir():
+        raise MergeirError(f"experiment file {path} is a folder: give the YAML file")
     if not path.is_file():
         raise MergeirError(f"experiment file not found: {path}")
     r = Reader(path)

@@ -3,8 +3,10 @@ dotted key at fault (`collections.scifact.trials.full.full.alpha[0]: ...`)."""
 
 from __future__ import annotations
 
+import os
 import re
 import reprlib
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -107,9 +109,24 @@ class Reader:
             self.fail(f"{where}.{key}", f"a seed must be within [0, {MAX_SEED}], got {short(value)}")
         return value
 
-    def local_path(self, node: dict, key: str, where: str, folder: Path | None, *, required=False) -> str | None:
-        """A path written relative to the experiment file; with `folder` (the file's real folder) it must exist."""
+    def local_path(self, node: dict, key: str, where: str, folder: Path | None, *, kind: str,
+                   required=False) -> str | None:
+        """A path written relative to the experiment file; with `folder` (the file's real folder) it must exist and
+        be of `kind`: "file", "folder", or "folder or zip" (a BEIR collection)."""
         value = self.get(node, key, where, str, required=required)
-        if value is not None and folder is not None and not (folder / value).exists():
-            self.fail(f"{where}.{key}", f"{short(value)} does not exist (relative to {folder})")
+        if value is not None and not value.strip():  # "" is the experiment's own folder
+            self.fail(f"{where}.{key}", "is empty")
+        if value is None or folder is None:
+            return value
+        p = folder / value
+        try:
+            found = "folder" if p.is_dir() else "file" if p.is_file() else None
+            link = found is None and os.path.lexists(p)
+        except (OSError, ValueError):  # a NUL byte, a name too long
+            found, link = None, False
+        if found is None:
+            why = "is a broken link or a symlink loop" if link else "does not exist"
+            self.fail(f"{where}.{key}", f"{short(value)} {why} (relative to {folder})")
+        if found not in kind.split(" or ") and not (found == "file" and "zip" in kind and zipfile.is_zipfile(p)):
+            self.fail(f"{where}.{key}", f"{short(value)} is a {found}, not a {kind} (relative to {folder})")
         return value

@@ -10,8 +10,11 @@ from pathlib import Path
 from ..collections.upstream import PRESETS
 from ..errors import MergeirError
 from ..merging.alphas import parse_grid, same_alpha
+from ..merging.profiles import MIN_STEP, lattice_profiles
 from ..models.dtypes import DTYPES
+from ..models.tiny import MAX_TINY_SIZE
 from ..training.recipe import Recipe
+from ..training.trials import MAX_TRIALS  # v1 .. v1000: MAKE_TRIALS draws every trial up to the highest
 from .reader import KEY, Reader, dotted, short
 from .specs import (COMMIT, MERGE_METHODS, POOLINGS, SETTINGS, CollectionSpec, EncodingSpec, EvaluationSpec,
                     LoraSpec, MergeSpec, ModelSpec, SearchSpec, SettingSpec, TinySpec, TrialSpec)
@@ -57,7 +60,8 @@ def read_models(r: Reader, node: dict, folder: Path | None = None) -> dict[str, 
         layout = r.get(m, "layout", at, str, required=False)
         if layout is not None and layout not in ("model", "causal"):
             r.fail(f"{at}.layout", f"{short(layout)} is not one of model, causal")
-        models[key] = ModelSpec(key, repo_id, revision, layout, tiny, r.local_path(m, "source", at, folder),
+        source = r.local_path(m, "source", at, folder, kind="folder")
+        models[key] = ModelSpec(key, repo_id, revision, layout, tiny, source,
                                 r.get(m, "revision_evidence", at, str, required=False))
     return models
 
@@ -78,9 +82,6 @@ def read_settings(r: Reader, node: dict) -> dict[str, SettingSpec]:
     if "limited" in settings and settings["limited"].n_queries is None:
         r.fail("settings.limited.n_queries", "missing (queries per limited-data trial)")
     return settings
-
-
-MAX_TRIALS = 1000  # limited trials v1 .. v1000: MAKE_TRIALS draws every trial up to the highest
 
 
 def _trial_index(setting: str, name: str) -> int:
@@ -144,7 +145,7 @@ def read_collections(r: Reader, node: dict, models: dict[str, ModelSpec], source
         download = r.get(c, "download", at, str)
         if download not in DOWNLOADS:
             r.fail(f"{at}.download", f"{short(download)} is not one of {', '.join(DOWNLOADS)}")
-        path = r.local_path(c, "path", at, folder, required=download == "beir")
+        path = r.local_path(c, "path", at, folder, kind="folder or zip", required=download == "beir")
         quirks = r.mapping(c.get("quirks") or {}, f"{at}.quirks")
         r.only(quirks, QUIRKS, f"{at}.quirks", "quirks")
         instruction = r.get(c, "query_instruction", at, str)
@@ -199,10 +200,17 @@ def read_search(r: Reader, node) -> SearchSpec:
     step = r.get(node, "step", "merge.search", (int, float), required=False, default=0.05)
     if not 0 < step <= 1:
         r.fail("merge.search.step", f"must be within (0, 1], got {step}")
-    return SearchSpec(sampler=r.choice(node, "sampler", "merge.search", SEARCH_SAMPLERS, default="tpe"),
+    if step < MIN_STEP:
+        r.fail("merge.search.step", f"must be at least {MIN_STEP} (finer alphas are one alpha to the grid), got {step}")
+    spec = SearchSpec(sampler=r.choice(node, "sampler", "merge.search", SEARCH_SAMPLERS, default="tpe"),
                       groups=r.positive_int(node, "groups", "merge.search", required=False, default=4),
                       budget=r.positive_int(node, "budget", "merge.search", required=False, default=25),
                       seed=r.seed(node, "seed", "merge.search"), step=float(step))
+    room = lattice_profiles(spec.step, spec.groups, spec.budget)
+    if spec.sampler != "grid" and room < spec.budget:
+        r.fail("merge.search.budget", f"{spec.budget} is more than the {room} distinct profiles on the step "
+                                      f"{spec.step} lattice (the search could never stop)")
+    return spec
 
 
 def read_encoding(r: Reader, node: dict) -> EncodingSpec:
@@ -242,7 +250,7 @@ def read_lora(r: Reader, node: dict, folder: Path | None = None) -> LoraSpec:
         r.seed(node, "seed", "lora")
     recipe = Recipe.from_mapping(node, lambda key, msg: r.fail(f"lora.{key}" if key else "lora", msg),
                                  extra=LORA_OWN_KEYS)
-    return LoraSpec(recipe, r.local_path(node, "deepspeed", "lora", folder),
+    return LoraSpec(recipe, r.local_path(node, "deepspeed", "lora", folder, kind="file"),
                     r.positive_int(node, "negatives", "lora"))
 
 
@@ -261,6 +269,8 @@ def read_tiny(r: Reader, node, models: dict[str, ModelSpec], collections: dict, 
         r.fail("tiny.collection", f"{short(collection)} is not a key of collections")
     tiny = TinySpec(collection, seed=r.seed(node, "seed", "tiny"),
                     layers=r.positive_int(node, "layers", "tiny", required=False, default=4))
+    if tiny.layers > MAX_TINY_SIZE:  # MAKE_TINY would refuse it (a million layers never finished building)
+        r.fail("tiny.layers", f"must be at most {MAX_TINY_SIZE} for a tiny model, got {tiny.layers}")
     if merge.split_layer >= tiny.layers:
         r.fail("merge.split_layer", f"{merge.split_layer} must be below tiny.layers {tiny.layers}")
     if merge.search is not None and merge.search.groups > tiny.layers:

@@ -24,7 +24,8 @@ def is_no_space(e: BaseException | None) -> bool:
             return True
         if isinstance(e, OSError) and e.errno is None and _SHORT_WRITE.search(str(e)):
             return True  # numpy's tofile: "1536 requested and 992 written", the errno lost
-        if not isinstance(e, OSError) and any(t in str(e).lower() for t in _NO_SPACE_TEXT):
+        # shutil.Error (copytree: an OSError without errno listing each file's error) and other libraries' types
+        if (not isinstance(e, OSError) or e.errno is None) and any(t in str(e).lower() for t in _NO_SPACE_TEXT):
             return True
         e = e.__cause__ or e.__context__
     return False

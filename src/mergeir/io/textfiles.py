@@ -87,10 +87,31 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     path = Path(path)
     if not path.is_file():
         raise MergeirError(f"{what} not found: {path}")
+    text = read_text(path)
     try:
-        return json.loads(read_text(path))
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise MergeirError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+    except _DuplicateKey as e:
+        raise MergeirError(f"{path}: invalid JSON: key {e.args[0]!r} appears twice in one object (the last one "
+                           "would silently win)") from None
+    except ValueError as e:  # an integer past Python's 4300-digit limit
+        raise MergeirError(f"{path}: invalid JSON: {str(e).split(';')[0]}") from None
+    except RecursionError:
+        raise MergeirError(f"{path}: invalid JSON: nested too deeply") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def parse_jsonl(lines: Iterable[tuple[int, str]], where: str) -> Iterator[tuple[int, dict]]:
@@ -99,9 +120,15 @@ def parse_jsonl(lines: Iterable[tuple[int, str]], where: str) -> Iterator[tuple[
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as e:
             raise MergeirError(f"{where}:{n}: malformed JSON line ({e.msg})") from None
+        except _DuplicateKey as e:
+            raise MergeirError(f"{where}:{n}: key {e.args[0]!r} appears twice in one object (the last one would "
+                               "silently win)") from None
+        except (ValueError, RecursionError) as e:  # a 5000-digit integer, nesting past the recursion limit
+            raise MergeirError(f"{where}:{n}: malformed JSON line ({str(e).split(';')[0] or 'nested too deeply'})") \
+                from None
         if not isinstance(obj, dict):
             raise MergeirError(f"{where}:{n}: expected a JSON object")
         yield n, obj

@@ -25,10 +25,14 @@ def alpha_code(alpha: float) -> str:
     return repr(float(alpha)).replace(".", "")
 
 
+ALPHA_TOLERANCE = 1e-9
+
+
 def same_alpha(a: float, b: float) -> bool:
-    """The one equality of alphas in a grid (the sweep, its gathering, the experiment's merge.grid): math.isclose's
-    default relative tolerance 1e-9, so 0.5 and 0.5 + 1e-11 are one grid point, never two."""
-    return math.isclose(a, b)
+    """The one equality of alphas in a grid (the sweep, its gathering, the experiment's merge.grid): within 1e-9,
+    so 0.5 and 0.5 + 1e-11 are one grid point, never two. Absolute, not only relative: alphas lie in [0, 1], and a
+    relative tolerance alone held 0.0 and 1e-11 apart (two points whose merges are the same weights in float32)."""
+    return math.isclose(a, b, rel_tol=ALPHA_TOLERANCE, abs_tol=ALPHA_TOLERANCE)
 
 
 def parse_grid(text: str | Sequence[float], what: str = "--grid") -> list[float]:
@@ -44,7 +48,8 @@ def parse_grid(text: str | Sequence[float], what: str = "--grid") -> list[float]
         check_alpha(a, f"{what} value")
         same = next((b for b in out if same_alpha(a, b)), None)
         if same is not None:
-            twice = "appears twice" if a == same else f"and {same!r} are one alpha (relative tolerance 1e-9)"
+            twice = "appears twice" if a == same else \
+                f"and {same!r} are one alpha (they differ by less than {ALPHA_TOLERANCE})"
             raise MergeirError(f"{what}: {a!r} {twice}")
         out.append(a)
     if not out:

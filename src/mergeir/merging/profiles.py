@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from ..errors import MergeirError
@@ -29,3 +30,21 @@ def parse_profile(text: str | Sequence[float], what: str = "--profile", groups: 
 
 def profile_code(alphas: Sequence[float]) -> str:
     return "_".join(alpha_code(a) for a in alphas)
+
+
+# the finest α lattice a search may use: neighbours stay distinct alphas for same_alpha (1e-9 apart is one alpha),
+# and optuna can lay it out ((1 - 0) / step fits its 28-digit Decimal: --step 1e-300 crashed after the models loaded)
+MIN_STEP = 1e-6
+
+
+def lattice_profiles(step: float, groups: int, cap: int) -> int:
+    """How many distinct profiles of `groups` alphas lie on the lattice 0, step, 2*step, ... <= 1 (optuna's
+    suggest_float(0, 1, step=step), rounded to 10 decimals as the search rounds them), counted up to `cap`: a
+    search asked for more can never meet its budget (it ran forever: `--budget 10**30`)."""
+    per_group = min(math.floor(1 / step + 1e-9), 10**10) + 1
+    count = 1
+    for _ in range(groups):
+        count *= per_group
+        if count >= cap:
+            return cap
+    return count

@@ -19,15 +19,16 @@ from .dtypes import DTYPES, check_dtype, torch_dtype
 from .identity import base_identity, check_adapter_base, describe_model
 from .layouts import (CANONICAL_PREFIX, INPUT_EMBEDDINGS, LAYER_RE, LAYOUTS, Layout, detect_layout, from_canonical,
                       key_role, to_canonical)
-from .tiny import TINY_STAGE, build_mistral, build_tokenizer
+from .tiny import MAX_TINY_SIZE, TINY_STAGE, build_mistral, build_tokenizer
 from .weights import (FINGERPRINT_SAMPLES, PICKLE_SUFFIXES, ST_DTYPE_BYTES, WEIGHT_SUFFIXES, read_safetensors_header,
                       weight_files, weights_fingerprint)
 
 __all__ = [
     "ALLOW_PATTERNS", "CANONICAL_PREFIX", "Checkpoint", "DOWNLOAD_STAGE", "DTYPES", "FINGERPRINT_SAMPLES",
-    "IGNORE_PATTERNS", "INPUT_EMBEDDINGS", "LAYER_RE", "LAYOUTS", "Layout", "PICKLE_SUFFIXES", "ST_DTYPE_BYTES",
-    "TINY_STAGE", "WEIGHT_SUFFIXES", "base_identity", "build_mistral", "build_tokenizer", "check_adapter_base",
-    "check_compatible", "check_dtype", "describe_model", "detect_layout", "download_model", "from_canonical",
+    "IGNORE_PATTERNS", "INPUT_EMBEDDINGS", "LAYER_RE", "LAYOUTS", "Layout", "MAX_TINY_SIZE", "PICKLE_SUFFIXES",
+    "ST_DTYPE_BYTES", "TINY_STAGE", "WEIGHT_SUFFIXES", "base_identity", "build_mistral", "build_tokenizer",
+    "check_adapter_base", "check_compatible", "check_dtype", "describe_model", "detect_layout", "download_model",
+    "from_canonical",
     "key_role", "open_checkpoint", "read_safetensors_header", "to_canonical", "torch_dtype", "weight_files",
     "weights_fingerprint",
 ]

@@ -17,6 +17,8 @@ TINY_STAGE = Stage("make_tiny", "source/provenance.json", key="built_by", value=
 
 # ids follow Mistral's convention: <unk>=0, <s>=1, </s>=2
 SPECIALS = ["<unk>", "<s>", "</s>"]
+# the most layers / width a tiny model is built with (e5-mistral has 32 layers): `--layers 10**30` never returned
+MAX_TINY_SIZE = 1024
 _WORD = re.compile(r"\w+|[^\w\s]+")  # same split as pre_tokenizers.Whitespace
 
 
@@ -77,6 +79,8 @@ def build_mistral(
                     ("vocab_size", vocab_size), ("num_attention_heads", num_attention_heads)):
         if not isinstance(v, int) or v < 1:
             raise MergeirError(f"{name} must be at least 1, got {v}")
+        if name != "vocab_size" and v > MAX_TINY_SIZE:
+            raise MergeirError(f"{name} must be at most {MAX_TINY_SIZE} for a tiny model, got {v}")
     config = MistralConfig(
         vocab_size=vocab_size,
         hidden_size=hidden_size,

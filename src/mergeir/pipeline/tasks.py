@@ -12,12 +12,13 @@ artifacts by id. The one edge decided at run time is the grid-chosen alpha: SELE
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from ..errors import MergeirError
 from ..experiment import ALPHA_SELECTIONS, SETTINGS, Experiment, parse_selection
-from ..io import atomic_dir, dumps_json, sha256_file
+from ..io import Stage, atomic_dir, dumps_json, sha256_file
 from ..provenance import library_digest, tool_versions
 from .rows import Options, Rows, _row, _short, alpha_text, option, parse_bool, parse_count  # noqa: F401 - re-exported
 from .search_tasks import search_rows
@@ -305,15 +306,20 @@ def check_references(rows: dict[str, list[dict]], deferred: dict[str, dict]) -> 
                 raise MergeirError(f"plan: SELECT_ALPHA task {sel} merges {ctx[key]}, which no task produces")
 
 
+# plan.json is the marker (a plan written before markers named their stage is known by its fields)
+PLAN_STAGE = Stage("plan", "plan.json", legacy=("format", "experiment", "parameters", "counts"))
+
+
 def write_tasks(out: str | Path, rows: dict[str, list[dict]], deferred: dict[str, dict], experiment: Experiment,
-                params: dict) -> Path:
-    """tasks/<PROCESS>.json (a JSON array each, possibly empty), deferred.json and plan.json (what was planned)."""
-    with atomic_dir(out) as tmp:
+                params: dict, force: bool = False) -> Path:
+    """tasks/<PROCESS>.json (a JSON array each, possibly empty), deferred.json and plan.json (what was planned).
+    The output contract (mergeir.io): `--out` the experiment's own folder replaced it, the YAML included."""
+    with atomic_dir(out, stage=PLAN_STAGE, inputs={"--experiment": experiment.path}, force=force) as tmp:
         for process, rs in rows.items():
             (tmp / f"{process}.json").write_text(dumps_json(rs), encoding="utf-8")
         (tmp / "deferred.json").write_text(dumps_json(deferred), encoding="utf-8")
         (tmp / "plan.json").write_text(dumps_json({
-            "format": FORMAT,
+            "stage": PLAN_STAGE.name, "format": FORMAT,
             "experiment": {"name": experiment.name, "file": experiment.path.name,
                            "sha256": sha256_file(experiment.path)},
             "parameters": params, "counts": {k: len(v) for k, v in rows.items()},
@@ -322,18 +328,44 @@ def write_tasks(out: str | Path, rows: dict[str, list[dict]], deferred: dict[str
     return Path(out)
 
 
+# its own marker: the alpha.json it publishes is select-alpha's, copied unchanged
+CHOSEN_STAGE = Stage("plan chosen", "chosen.json")
+
+
+def write_chosen(out: str | Path, rows: dict[str, list[dict]], alpha: dict, inputs: dict, force: bool = False) -> Path:
+    """`plan.py chosen`'s folder: <PROCESS>.json per merged-arm process, the alpha.json they were built from and
+    chosen.json (its marker), under the output contract (`inputs`: {"--arm": file, "--alpha": file}; an existing folder is replaced only when
+    it is an earlier `plan.py chosen` output)."""
+    with atomic_dir(out, stage=CHOSEN_STAGE, inputs=inputs, force=force) as tmp:
+        for process, rs in rows.items():
+            (tmp / f"{process}.json").write_text(dumps_json(rs), encoding="utf-8")
+        (tmp / "alpha.json").write_text(dumps_json(alpha), encoding="utf-8")  # published with the rows
+        (tmp / CHOSEN_STAGE.marker).write_text(dumps_json({
+            "stage": CHOSEN_STAGE.name, "counts": {k: len(v) for k, v in rows.items()}}), encoding="utf-8")
+    return Path(out)
+
+
 def chosen_rows(arm: dict, alpha: dict) -> dict[str, list[dict]]:
     """The merged-arm rows of one SELECT_ALPHA task (its row's `arm`) once its alpha is known (`plan.py chosen`):
     an (alpha_lower, alpha_upper) pair, or an α search's profile."""
     profile = alpha.get("profile") if isinstance(alpha, dict) else None
     lo = up = None
-    try:
-        if profile is not None:
-            profile = [float(a) for a in profile]
-        else:
-            lo, up = float(alpha["alpha_lower"]), float(alpha["alpha_upper"])
-    except (KeyError, TypeError, ValueError):
-        raise MergeirError(f"alpha file has no numeric alpha_lower/alpha_upper (or profile): {alpha!r}") from None
+
+    def number(v, key: str) -> float:  # as select-alpha writes it: a JSON number in [0, 1], never NaN, true or "0.5"
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and 0 <= v <= 1):
+            raise MergeirError(f"alpha file has no numeric alpha_lower/alpha_upper (or profile): {key} is {v!r}, "
+                               "not a number in [0, 1]")
+        return float(v)
+
+    if profile is not None:
+        if not isinstance(profile, list) or not profile:
+            raise MergeirError(f"alpha file has no numeric alpha_lower/alpha_upper (or profile): profile is "
+                               f"{profile!r}, not a list of alphas")
+        profile = [number(a, f"profile[{i}]") for i, a in enumerate(profile)]
+    elif not isinstance(alpha, dict) or "alpha_lower" not in alpha or "alpha_upper" not in alpha:
+        raise MergeirError(f"alpha file has no numeric alpha_lower/alpha_upper (or profile): {alpha!r}")
+    else:
+        lo, up = number(alpha["alpha_lower"], "alpha_lower"), number(alpha["alpha_upper"], "alpha_upper")
     try:
         rows = merged_arm(arm, lo, up, "search" if arm.get("arm_tag") == "search" else "grid", profile=profile)
     except (KeyError, TypeError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import MergeirError
 from ..evaluation import significance as sig
 from ..io import Stage, atomic_dir, dumps_json
 from ..provenance import tool_versions
@@ -32,8 +31,7 @@ def _selected_alpha(inp: Inputs, collection: str):
 def build_report(results_dirs, grid_dirs, out, n_permutations: int = sig.DEFAULT_PERMUTATIONS,
                  seed: int = sig.DEFAULT_SEED, force: bool = False) -> dict:
     """Write tables (md/csv/tex), figures and report.md into `out` (atomically). Returns a short summary."""
-    if n_permutations < 1:
-        raise MergeirError(f"--permutations must be >= 1, got {n_permutations}")
+    sig.check_permutations(n_permutations)
     inp = load_inputs(results_dirs, grid_dirs)
     tables = build_tables(inp, n_permutations, seed) + search_tables(inp, n_permutations, seed)
     out = Path(out)

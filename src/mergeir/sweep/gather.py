@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Sequence
@@ -16,9 +15,8 @@ from typing import Sequence
 from ..encoding.shards import BATCHING, differ, is_int, is_number, non_finite
 from ..errors import MergeirError
 from ..io import atomic_dir, read_json, write_json
+from ..merging.alphas import alpha_code, same_alpha
 from .grid_search import SWEEP_STAGE
-
-_POINT_DIR = re.compile(r"points/[0-9]+_[0-9]+")
 
 
 def _grid_doc(d: Path) -> dict:
@@ -50,9 +48,13 @@ def _grid_doc(d: Path) -> dict:
             if not math.isfinite(v):
                 raise MergeirError(f"{path}: points[{i}].{key} is {v} (alpha_lower {p.get('alpha_lower')}, "
                                    f"alpha_upper {p.get('alpha_upper')}): a grid metric must be finite")
-        if not (isinstance(p.get("dir"), str) and _POINT_DIR.fullmatch(p["dir"])):
-            raise MergeirError(f"{path}: points[{i}].dir must be points/<al>_<au>, got {p.get('dir')!r}")
-        if not any(math.isclose(p["alpha_lower"], a) for a in lowers):
+        # the folder the sweep names this point (grid_search: alpha_code, e.g. points/05_1e-05): never a path out
+        # of the part, nor another point's folder (its metrics would be filed under this point's alphas)
+        want = f"points/{alpha_code(p['alpha_lower'])}_{alpha_code(p['alpha_upper'])}"
+        if p.get("dir") != want:
+            raise MergeirError(f"{path}: points[{i}].dir must be points/<al>_<au> of its alphas ({want}), got "
+                               f"{p.get('dir')!r}")
+        if not any(same_alpha(p["alpha_lower"], a) for a in lowers):
             raise MergeirError(f"{path}: points[{i}] has alpha_lower {p['alpha_lower']}, not one of the part's "
                                f"{lowers}")
     found = non_finite({k: v for k, v in doc.items() if k != "points"})
@@ -104,12 +106,12 @@ def gather_grid(part_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, 
     lowers = [a for doc in docs for a in doc["partial"]["alpha_lower"]]
     grid = docs[0]["grid"]
     for a in lowers:
-        if sum(math.isclose(a, b) for b in lowers) > 1:
+        if sum(same_alpha(a, b) for b in lowers) > 1:
             raise MergeirError(f"alpha_lower {a} is in more than one --part")
-    missing = [g for g in grid if not any(math.isclose(g, a) for a in lowers)]
+    missing = [g for g in grid if not any(same_alpha(g, a) for a in lowers)]
     if missing:
         raise MergeirError(f"no --part holds alpha_lower {', '.join(map(str, missing))} of the grid")
-    strays = [a for a in lowers if not any(math.isclose(g, a) for g in grid)]
+    strays = [a for a in lowers if not any(same_alpha(g, a) for g in grid)]
     if strays:
         raise MergeirError(f"alpha_lower {', '.join(map(str, strays))} of a --part is not a value of the grid {grid}")
     have, named = {}, set()
@@ -123,7 +125,7 @@ def gather_grid(part_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, 
             have[key] = (d, p)
             named.add(p["dir"])
     absent = [(al, au) for al in grid for au in grid
-              if not any(math.isclose(al, k[0]) and math.isclose(au, k[1]) for k in have)]
+              if not any(same_alpha(al, k[0]) and same_alpha(au, k[1]) for k in have)]
     if absent or len(have) != len(grid) ** 2:
         raise MergeirError(f"the parts hold {len(have)} points of the {len(grid)}x{len(grid)} grid"
                            + (f"; missing alpha_lower, alpha_upper {absent[0]}" if absent else ""))

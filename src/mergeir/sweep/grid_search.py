@@ -14,7 +14,6 @@ evaluated on the evaluation split.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -31,7 +30,7 @@ from ..errors import MergeirError
 from ..evaluation.metrics import evaluate, results_record, write_trec
 from ..evaluation.retrieval import search_collection
 from ..io import Stage, atomic_dir, write_json
-from ..merging.alphas import DEFAULT_GRID, alpha_code, parse_grid
+from ..merging.alphas import DEFAULT_GRID, alpha_code, parse_grid, same_alpha
 from ..models.checkpoints import check_compatible, open_checkpoint
 from ..models.dtypes import torch_dtype
 from ..models.identity import describe_model
@@ -46,9 +45,9 @@ def _subset(alpha_lowers: Sequence[float], grid: list[float]) -> list[float]:
     """The grid's alpha_lower rows a partial sweep evaluates, in the grid's order."""
     wanted = parse_grid(alpha_lowers)
     for a in wanted:
-        if not any(math.isclose(a, g) for g in grid):
+        if not any(same_alpha(a, g) for g in grid):
             raise MergeirError(f"--alpha-lower {a} is not a value of --grid {','.join(map(str, grid))}")
-    return [g for g in grid if any(math.isclose(a, g) for a in wanted)]
+    return [g for g in grid if any(same_alpha(a, g) for a in wanted)]
 
 
 def _stderr(line: str) -> None:

@@ -28,7 +28,7 @@ from ..errors import MergeirError
 from ..io import atomic_dir, write_json
 from ..merging.alphas import parse_grid
 from ..merging.mixing import group_bounds
-from ..merging.profiles import profile_code
+from ..merging.profiles import MIN_STEP, lattice_profiles, profile_code
 from ..models.checkpoints import open_checkpoint
 from ..models.dtypes import torch_dtype
 from ..provenance import tool_versions
@@ -70,6 +70,14 @@ def check_search(groups: int, sampler: str, budget: int, step: float | None, val
         raise MergeirError(f"--budget must be an integer >= 1 (profiles evaluated), got {budget}")
     if step is not None and not 0 < step <= 1:
         raise MergeirError(f"--step must be within (0, 1], got {step}")
+    if step is not None and step < MIN_STEP:
+        raise MergeirError(f"--step must be at least {MIN_STEP} (finer alphas are one alpha to the grid), got {step}")
+    # (a bad --groups is refused where the models' layers are known)
+    lattice = sampler != "grid" and step is not None and isinstance(groups, int) and groups >= 1
+    room = lattice_profiles(step, groups, budget) if lattice else budget
+    if room < budget:
+        raise MergeirError(f"--budget {budget} is more than the {room} distinct profiles of {groups} groups on the "
+                           f"--step {step} lattice: the search could never stop")
     if sampler == "grid" and values is None:
         raise MergeirError("--search grid needs --grid (the α values each group takes)")
 

@@ -145,6 +145,9 @@ def load_grid(root: str | Path) -> Grid:
     for key in ("collection", "split", "points"):
         if key not in doc:
             raise MergeirError(f"{gpath}: missing '{key}'")
+    if "partial" in doc:  # some alpha_lower rows only: selecting or reporting on it would miss the others
+        raise MergeirError(f"{gpath}: a partial grid (bin/sweep.py --alpha-lower, rows {doc['partial']!r}); gather "
+                           "the parts into the whole grid first (bin/gather.py grid --part ...)")
     if not isinstance(doc["points"], list) or not doc["points"]:
         raise MergeirError(f"{gpath}: 'points' must be a non-empty list")
     points, seen = [], {}

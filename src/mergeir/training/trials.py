@@ -15,6 +15,7 @@ from ..provenance import tool_versions
 from .data import read_sidecar, read_training_set, sidecar_path, write_training_set
 
 TRIALS_STAGE = Stage("trials", "trials.json", legacy=("trials", "m", "n", "source"))
+MAX_TRIALS = 1000  # v1 .. v1000 (the paper: 10); --trials 10**30 wrote trial files until the disk filled
 
 
 def trial_names(n: int) -> list[str]:
@@ -30,8 +31,8 @@ def draw_trial(query_ids: list[str], m: int, seed: int) -> list[str]:
 def sample_trials(train_file: str | Path, out: str | Path, *, n: int = 10, m: int = 50, seed: int = 0,
                   force: bool = False) -> list[Path]:
     """Write out/v1.jsonl .. vN.jsonl (+ sidecars) and out/trials.json; returns the trial files."""
-    if n < 1:
-        raise MergeirError(f"--trials must be at least 1, got {n}")
+    if not 1 <= n <= MAX_TRIALS:
+        raise MergeirError(f"--trials must be within [1, {MAX_TRIALS}], got {n}")
     if m < 1:
         raise MergeirError(f"--queries must be at least 1, got {m}")
     train_file = Path(train_file)
