@@ -4,6 +4,7 @@ config: GPU settings that do not depend on the order the profiles are given in."
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -21,25 +22,46 @@ def slurm():
                                                   "and SLURM_CONF as it prints")
 
 
+def _sbatch(launch, row: dict) -> list[str]:
+    """The #SBATCH lines Nextflow wrote for one task (its work folder's .command.run)."""
+    (script,) = launch.glob(f"work/{row['hash']}*/.command.run")
+    return [ln for ln in script.read_text().splitlines() if ln.startswith("#SBATCH")]
+
+
+def _resources(lines: list[str]) -> set[str]:
+    return {ln for ln in lines if ln.split()[1] in ("-c", "-t", "--mem")}
+
+
 @pytest.mark.slurm
 def test_the_test_profile_on_slurm_interrupted_and_resumed(slurm, engine_first, tmp_path):
+    """Cut under the default parser, resumed under the strict one (v2), every task a SLURM job. The fast polling
+    lies in $NXF_HOME/config: under v2, Nextflow 25.04 refuses `-c FILE` together with -profile (docs/pipeline.md)."""
     launch = tmp_path / "launch"
+    (launch / ".nxf-home").mkdir(parents=True)  # helpers_engine.engine_env's NXF_HOME
+    shutil.copy(FIXTURES / "fast-slurm.config", launch / ".nxf-home" / "config")
     # the sbatch params from the command line (Nextflow reads `--x=VALUE` for a value that starts with '-')
-    fast = ["-c", str(FIXTURES / "fast-slurm.config"), "--slurm_queue", "ci", "--slurm_options=--comment=mergeir-ci"]
-    cut = run_interrupted(launch, "cut", *fast, profile="test,slurm", after_completed=6)
+    given = ["--slurm_queue", "ci", "--slurm_options=--comment=mergeir-ci"]
+    cut = run_interrupted(launch, "cut", *given, profile="test,slurm", after_completed=6, parser="v1")
     assert cut.returncode != 0
     done = {x["hash"] for x in by_status(cut, "COMPLETED") if process_name(x) != "PLAN"}  # PLAN: cache false
     assert len(done) >= 5
-    r = run(launch, "resumed", *fast, "-resume", profile="test,slurm")
+    r = run(launch, "resumed", *given, "-resume", profile="test,slurm", parser="v2")
     assert_ok(r)
-    # what finished before SIGTERM came from the cache; everything else ran now, each task a SLURM job
+    # what finished before SIGTERM came from the cache (the task hashes do not depend on the parser); everything
+    # else ran now, each task a SLURM job
     assert done <= {x["hash"] for x in by_status(r, "CACHED")}
     ran = by_status(r, "COMPLETED")
     assert ran and all(x["native_id"].isdigit() for x in ran)
     for x in ran:  # each job was submitted to the queue and with the options given on the command line
-        (script,) = launch.glob(f"work/{x['hash']}*/.command.run")
-        directives = [ln for ln in script.read_text().splitlines() if ln.startswith("#SBATCH")]
-        assert "#SBATCH -p ci" in directives and "#SBATCH --comment=mergeir-ci" in directives, directives
+        lines = _sbatch(launch, x)
+        assert "#SBATCH -p ci" in lines and "#SBATCH --comment=mergeir-ci" in lines, lines
+    # both parsers gave a process's jobs the same cpus, time and memory (PLAN, never cached, ran under each)
+    v1 = {process_name(x): _resources(_sbatch(launch, x)) for x in cut.rows if x["attempt"] == "1"}
+    v2 = {process_name(x): _resources(_sbatch(launch, x)) for x in ran if x["attempt"] == "1"}
+    shared = set(v1) & set(v2)
+    assert "PLAN" in shared
+    assert {p: v1[p] for p in shared} == {p: v2[p] for p in shared}
+    assert all(any(ln.startswith("#SBATCH --mem ") for ln in lines) for lines in v2.values()), v2  # labels applied
     assert {process_name(x) for x in ran + by_status(r, "CACHED")} == processes(r)
     assert metrics(r) == metrics(engine_first)
     assert report_tables(r) == report_tables(engine_first)
