@@ -9,7 +9,7 @@ import typer
 from mergeir.cli import force_option, make_app, run
 from mergeir.errors import MergeirError
 from mergeir.experiment import load_experiment
-from mergeir.io import read_json
+from mergeir.io import read_json_object
 from mergeir.pipeline import MAX_ENCODE_SHARDS, chosen_rows, plan_tasks, write_chosen, write_tasks
 
 app = make_app(__doc__)
@@ -47,17 +47,8 @@ def tasks(
     print(f"{experiment.name}: {counts}" + (f"; {len(deferred)} merged arms chosen on the grid" if deferred else ""))
 
 
-def read_object(path: Path, what: str) -> dict:
-    """A JSON object from a file a template wrote (params.json, arm.json, alpha.json): a key written twice is
-    refused, not last-wins."""
-    given = read_json(path, f"{what} file")
-    if not isinstance(given, dict):
-        raise MergeirError(f"{path}: the {what} must be a JSON object")
-    return given
-
-
 def read_params(path: Path, known: set[str]) -> dict[str, str]:
-    given = read_object(path, "params")
+    given = read_json_object(path, "params file")
     unknown = sorted(set(given) - known)
     if unknown:
         raise MergeirError(f"{path}: unknown params {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -72,8 +63,8 @@ def chosen(
     force: bool = force_option(),
 ) -> None:
     """The merged-arm task rows of a grid-chosen alpha (the one edge of the DAG decided at run time)."""
-    chosen_alpha = read_object(alpha, "alpha")
-    arm_context = read_object(arm, "arm")
+    chosen_alpha = read_json_object(alpha, "alpha file")
+    arm_context = read_json_object(arm, "arm file")
     rows = chosen_rows(arm_context, chosen_alpha)
     write_chosen(out, rows, chosen_alpha, inputs={"--arm": arm, "--alpha": alpha}, force=force)
 

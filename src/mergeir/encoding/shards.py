@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import MergeirError
-from ..io import atomic_dir, read_json, write_json
+from ..io import atomic_dir, read_json_object, write_json
 from .embeddings import ENCODE_STAGE, Embeddings, read_ids, write_embeddings, write_ids
 from .encode import encode_prepared, split_embeddings
 from .loading import backbone
@@ -152,9 +152,7 @@ def non_finite(obj, where: str = ""):
 def _shard_meta(d: Path) -> dict:
     """A shard's meta.json with a well-formed `shard` record, or one error naming the folder and the field."""
     path = d / "meta.json"
-    meta = read_json(path, "shard meta")
-    if not isinstance(meta, dict):
-        raise MergeirError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    meta = read_json_object(path, "shard meta")
     if "shard" not in meta:
         raise MergeirError(f"{d}: not an encoding shard (meta.json has no \"shard\"; written by bin/encode.py "
                            "--shard I --shards N)")

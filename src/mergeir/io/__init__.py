@@ -16,11 +16,11 @@ from .contract import Inputs, Stage, check_output_file, check_output_path, check
 from .hashes import git_blob_sha1, md5_file, sha256_file
 from .space import free_bytes, is_no_space, size_text
 from .textfiles import (Readable, decoded_lines, dumps_json, iter_fields, iter_jsonl, iter_lines, parse_jsonl,
-                        read_json, read_text, write_json, write_jsonl)
+                        read_json, read_json_object, read_text, write_json, write_jsonl)
 
 __all__ = [
     "Inputs", "Readable", "Stage", "atomic_dir", "atomic_write_text", "check_output_file", "check_output_path",
     "check_replaceable", "decoded_lines", "dumps_json", "free_bytes", "git_blob_sha1", "is_no_space", "iter_fields",
-    "iter_jsonl", "iter_lines", "md5_file", "owned_tempdir", "owner_tag", "parse_jsonl", "read_json", "read_text",
+    "iter_jsonl", "iter_lines", "md5_file", "owned_tempdir", "owner_tag", "parse_jsonl", "read_json", "read_json_object", "read_text",
     "remove_stale", "resolved", "scratch_dir", "sha256_file", "size_text", "write_json", "write_jsonl",
 ]

@@ -101,6 +101,14 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         raise MergeirError(f"{path}: invalid JSON: nested too deeply") from None
 
 
+def read_json_object(path: str | os.PathLike, what: str = "JSON file") -> dict:
+    """read_json of a file that must hold one JSON object (a meta, a sidecar, a grid)."""
+    doc = read_json(path, what)
+    if not isinstance(doc, dict):
+        raise MergeirError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
 class _DuplicateKey(Exception):
     pass
 

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from ..encoding.shards import BATCHING, differ, is_int, is_number, non_finite
 from ..errors import MergeirError
-from ..io import atomic_dir, read_json, write_json
+from ..io import atomic_dir, read_json_object, write_json
 from ..merging.alphas import alpha_code, same_alpha
 from .grid_search import SWEEP_STAGE
 
@@ -22,9 +22,7 @@ from .grid_search import SWEEP_STAGE
 def _grid_doc(d: Path) -> dict:
     """A partial grid.json, checked field by field: one error naming the part and the field."""
     path = d / "grid.json"
-    doc = read_json(path, "grid")
-    if not isinstance(doc, dict):
-        raise MergeirError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+    doc = read_json_object(path, "grid")
     if "partial" not in doc:
         raise MergeirError(f"{d}: not a partial grid (grid.json has no \"partial\"; written by bin/sweep.py "
                            "--alpha-lower A)")
@@ -81,9 +79,7 @@ def _point_metrics(d: Path, point: dict) -> Path:
     metrics = src / "metrics.json"
     if not metrics.is_file():
         raise MergeirError(f"{d}: point folder {point['dir']} is missing or incomplete")
-    doc = read_json(metrics, "point metrics")
-    if not isinstance(doc, dict):
-        raise MergeirError(f"{metrics}: expected a JSON object")
+    doc = read_json_object(metrics, "point metrics")
     found = non_finite({k: doc.get(k) for k in ("mean", "per_query")})
     if found:
         raise MergeirError(f"{metrics}: {found} is not a finite number (alpha_lower {point['alpha_lower']}, "

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..collections.splits import evaluation_splits
 from ..errors import MergeirError
 from ..experiment import Experiment, load_experiment, published_alpha
-from ..io import Stage, iter_jsonl, read_json, sha256_file
+from ..io import Stage, iter_jsonl, read_json, read_json_object, sha256_file
 
 TIE_EPS = 1e-12
 TIE_RULE = (
@@ -139,9 +139,7 @@ def load_grid(root: str | Path) -> Grid:
     gpath = root / "grid.json"
     if not root.is_dir():
         raise MergeirError(f"--grid {root}: not a folder")
-    doc = read_json(gpath, "grid.json")
-    if not isinstance(doc, dict):
-        raise MergeirError(f"{gpath}: expected a JSON object")
+    doc = read_json_object(gpath, "grid.json")
     for key in ("collection", "split", "points"):
         if key not in doc:
             raise MergeirError(f"{gpath}: missing '{key}'")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..collections.splits import evaluation_splits
 from ..errors import MergeirError
-from ..io import atomic_write_text, dumps_json, iter_jsonl, owner_tag, read_json, remove_stale, sha256_file
+from ..io import atomic_write_text, dumps_json, iter_jsonl, owner_tag, read_json_object, remove_stale, sha256_file
 
 SIDECAR_SUFFIX = ".json"
 
@@ -99,10 +99,7 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
     p = sidecar_path(path)
     if not p.is_file():
         return None
-    doc = read_json(p, "training-set sidecar")
-    if not isinstance(doc, dict):
-        raise MergeirError(f"{p}: expected a JSON object")
-    return doc
+    return read_json_object(p, "training-set sidecar")
 
 
 def check_not_eval_split(sidecar: dict | None, train_file, allow: bool = False) -> None:
